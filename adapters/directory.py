@@ -1,0 +1,193 @@
+"""Watched folders: claim files from inbox/<partner>/, archive or quarantine them, write outboxes."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from hub.clock import utcnow
+from hub.workspace import Workspace
+
+TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".filepart", ".done", ".crdownload")
+DONE_SUFFIX = ".done"
+STABLE_AGE_SECONDS = 1.0  # stable-size mode: unchanged for this long across two scans
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+MAX_SAFE_NAME = 120  # long names are cut when they become part of a claim name
+
+
+def display_name(name: str) -> str:
+    """A partner's file name as text we can store and show (bad bytes replaced)."""
+    raw = name.encode("utf-8", "surrogateescape")
+    return raw.decode("utf-8", "replace").replace("\n", "\\n").replace("\r", "\\r")[:255]
+
+
+def safe_name(name: str) -> str:
+    """A file name from outside reduced to characters that can never form a path."""
+    cleaned = SAFE_NAME.sub("_", display_name(name)).strip("._") or "file"
+    return cleaned[-MAX_SAFE_NAME:]
+
+
+def is_temporary(name: str) -> bool:
+    return name.startswith(".") or name.lower().endswith(TEMP_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A file taken out of an inbox and not yet archived or quarantined."""
+
+    partner_id: str
+    path: Path
+    original_name: str
+    size: int
+    received_at: datetime
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class DirectoryInbox:
+    """Claims ready files of the partners whose transport is a folder."""
+
+    def __init__(self, ws: Workspace, partners: Iterable[tuple[str, str]]) -> None:
+        """`partners` are (partner id, ready mode) pairs."""
+        self.ws = ws
+        self.ready = dict(partners)
+        self._queue: deque[tuple[str, str]] = deque()
+        self._sizes: dict[tuple[str, str], tuple[int, float]] = {}
+        for partner_id in self.ready:
+            ws.inbox_of(partner_id).mkdir(parents=True, exist_ok=True)
+            (ws.claims / partner_id).mkdir(parents=True, exist_ok=True)
+
+    def recover(self) -> list[Claim]:
+        """Claims a previous run took but did not finish, oldest first."""
+        found = []
+        if not self.ws.claims.is_dir():
+            return found
+        for pdir in sorted(p for p in self.ws.claims.iterdir() if p.is_dir()):
+            for path in sorted(pdir.iterdir()):
+                if path.is_file():
+                    original = path.name.partition("--")[2] or path.name
+                    st = path.stat()
+                    found.append(Claim(pdir.name, path, original, st.st_size, utcnow()))
+        return found
+
+    def _scan(self) -> None:
+        for partner_id, mode in self.ready.items():
+            folder = self.ws.inbox_of(partner_id)
+            try:
+                entries = list(os.scandir(folder))
+            except FileNotFoundError:
+                folder.mkdir(parents=True, exist_ok=True)
+                continue
+            names = {e.name for e in entries}
+            for entry in entries:
+                if is_temporary(entry.name) or not entry.is_file(follow_symlinks=False):
+                    continue
+                if mode == "done-file" and entry.name + DONE_SUFFIX not in names:
+                    continue
+                if mode == "stable-size" and not self._stable(partner_id, entry):
+                    continue
+                self._queue.append((partner_id, entry.name))
+
+    def _stable(self, partner_id: str, entry: os.DirEntry) -> bool:
+        st = entry.stat(follow_symlinks=False)
+        key = (partner_id, entry.name)
+        before = self._sizes.get(key)
+        self._sizes[key] = (st.st_size, st.st_mtime)
+        return (
+            before is not None
+            and before == (st.st_size, st.st_mtime)
+            and time.time() - st.st_mtime >= STABLE_AGE_SECONDS
+        )
+
+    def claim(self, limit: int) -> list[Claim]:
+        """Atomically rename up to `limit` ready files into the claim area."""
+        if not self._queue:
+            self._scan()
+        claims: list[Claim] = []
+        while self._queue and len(claims) < limit:
+            partner_id, name = self._queue.popleft()
+            claim = self._claim_one(partner_id, name)
+            if claim is not None:
+                claims.append(claim)
+        return claims
+
+    def _claim_one(self, partner_id: str, name: str) -> Claim | None:
+        src = self.ws.inbox_of(partner_id) / name
+        token = f"{time.time_ns():x}-{secrets.token_hex(4)}"
+        dst = self.ws.claims / partner_id / f"{token}--{safe_name(name)}"
+        try:
+            os.rename(src, dst)
+        except FileNotFoundError:
+            return None  # another worker took it, or the partner withdrew it
+        self._sizes.pop((partner_id, name), None)
+        if self.ready.get(partner_id) == "done-file":
+            (self.ws.inbox_of(partner_id) / (name + DONE_SUFFIX)).unlink(missing_ok=True)
+        return Claim(partner_id, dst, display_name(name), dst.stat().st_size, utcnow())
+
+    def pending(self) -> bool:
+        """Whether a scan would find ready files (cheap enough for `run --once`)."""
+        if not self._queue:
+            self._scan()
+        return bool(self._queue)
+
+    def archive(self, claim: Claim) -> Path:
+        day = utcnow().strftime("%Y-%m-%d")
+        folder = self.ws.archive / claim.partner_id / day
+        folder.mkdir(parents=True, exist_ok=True)
+        dst = folder / claim.name
+        os.replace(claim.path, dst)
+        return dst
+
+    def quarantine(self, claim: Claim, reason: str) -> Path:
+        folder = self.ws.quarantine / claim.partner_id
+        folder.mkdir(parents=True, exist_ok=True)
+        dst = folder / claim.name
+        note = folder / (claim.name + ".reason.txt")
+        note.write_text(
+            f"file: {claim.original_name}\npartner: {claim.partner_id}\n"
+            f"received: {claim.received_at.isoformat()}\nreason: {reason}\n",
+            encoding="utf-8",
+        )
+        os.replace(claim.path, dst)
+        return dst
+
+
+class DirectoryOutbox:
+    """Writes delivery files into outbox/<partner>/: temp name, fsync, rename."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self._touched: set[Path] = set()
+
+    def deliver(self, partner_id: str, file_name: str, body: bytes) -> None:
+        folder = self.ws.outbox_of(partner_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{file_name}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(body)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, folder / file_name)
+        self._touched.add(folder)
+
+    def flush(self) -> None:
+        for folder in self._touched:
+            _fsync_dir(folder)
+        self._touched.clear()

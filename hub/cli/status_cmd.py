@@ -1,0 +1,60 @@
+"""`cebhub status`: backlog and age per folder and state, failed deliveries, quarantine."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+from rich.table import Table
+
+from hub.cli.common import print_json, settings, workspace
+from hub.status import collect
+from hub.store.db import engine_for
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    ws = workspace(args)
+    s = settings(ws)
+    data = collect(ws, s, engine_for(s, ws))
+    if args.json:
+        print_json(data)
+        return 0
+    console = Console()
+    folders = Table(title="Folders")
+    for col in ("partner", "role", "transport", "inbox", "oldest", "outbox", "oldest ", "claims"):
+        folders.add_column(col)
+    for pid, p in data["partners"].items():
+        folders.add_row(
+            pid, p["role"], p["transport"],
+            str(p["inbox"]["files"]), _age(p["inbox"]["oldest_age_seconds"]),
+            str(p["outbox"]["files"]), _age(p["outbox"]["oldest_age_seconds"]),
+            str(p["claims"]["files"]),
+        )  # fmt: skip
+    console.print(folders)
+    states = Table(title="Work")
+    states.add_column("what")
+    states.add_column("state")
+    states.add_column("count", justify="right")
+    for state, n in sorted(data["messages"].items()):
+        states.add_row("messages", state, str(n))
+    for state, n in sorted(data["deliveries"].items()):
+        states.add_row("deliveries", state, str(n))
+    states.add_row("quarantine", "files", str(data["quarantine"]["files"]))
+    console.print(states)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("status", help="backlog and age per folder and state")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_status)

@@ -1,0 +1,27 @@
+"""Time: UTC in the database, China Standard Time in CEB stamps."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+CST = timezone(timedelta(hours=8), "CST")  # customs stamps are Beijing time
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def stamp17(when: datetime | None = None) -> str:
+    """`returnTime`: yyyyMMddHHmmssSSS."""
+    t = (when or utcnow()).astimezone(CST)
+    return t.strftime("%Y%m%d%H%M%S") + f"{t.microsecond // 1000:03d}"
+
+
+def stamp14(when: datetime | None = None) -> str:
+    """`appTime`: yyyyMMddHHmmss."""
+    return (when or utcnow()).astimezone(CST).strftime("%Y%m%d%H%M%S")
+
+
+def stamp8(when: datetime | None = None) -> str:
+    """`declTime`: yyyyMMdd."""
+    return (when or utcnow()).astimezone(CST).strftime("%Y%m%d")

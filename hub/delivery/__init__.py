@@ -1,0 +1,1 @@
+"""Outbound delivery: the transactional outbox, the worker that drains it, and its retry policy."""

@@ -1,0 +1,163 @@
+"""The keyed-record handler: appType 1/2/3 rules for a declaration with a business key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Row, Table, and_, insert, select, update
+
+from hub.codes import Status
+from hub.config import Partner
+from hub.constants import APP_TYPE_CHANGE, APP_TYPE_DELETE, APP_TYPE_NEW
+from hub.errors import RecordRejected
+from hub.messages.records import Record
+from hub.messages.types import MessageType
+from hub.store.states import RecordState
+
+
+@dataclass
+class ApplyContext:
+    """What a handler may use while applying one message's records."""
+
+    conn: Connection
+    message_id: int
+    partner: Partner
+    now: datetime
+
+
+@dataclass
+class RecordOutcome:
+    """The receipts one record earns, in the order they are sent, and whether it took effect."""
+
+    statuses: list[tuple[str, str]] = field(default_factory=list)  # (returnStatus, returnInfo)
+    accepted: bool = False
+    record_id: int | None = None
+    receipt_keys: dict[str, str] = field(default_factory=dict)
+
+
+class Handler(Protocol):
+    msg_type: MessageType
+
+    def apply(self, ctx: ApplyContext, record: Record) -> RecordOutcome: ...
+
+
+# A guard looks at the stored row of a change or delete and raises RecordRejected to refuse it.
+Guard = Callable[[Connection, Row], None]
+Columns = Callable[[Record], dict[str, Any]]
+
+
+class KeyedRecordHandler:
+    """Stores records of one type under their business key with the spec's appType rules."""
+
+    def __init__(
+        self,
+        msg_type: MessageType,
+        table: Table,
+        key_columns: tuple[str, ...],
+        columns: Columns,
+        guard: Guard | None = None,
+    ) -> None:
+        assert msg_type.codes is not None and len(key_columns) == len(msg_type.keys)
+        self.msg_type = msg_type
+        self.table = table
+        self.key_columns = key_columns
+        self.columns = columns
+        self.guard = guard
+        self.codes = msg_type.codes
+
+    def describe_key(self, record: Record) -> str:
+        return ", ".join(
+            f"{n} {v}"
+            for n, v in zip(self.msg_type.keys, record.key(self.msg_type.keys), strict=True)
+        )
+
+    def receipt_keys(self, record: Record) -> dict[str, str]:
+        return {name: record.get(name) for name in self.msg_type.receipt_keys}
+
+    def find(self, conn: Connection, record: Record) -> Row | None:
+        cond = and_(
+            *(
+                self.table.c[col] == val
+                for col, val in zip(self.key_columns, record.key(self.msg_type.keys), strict=True)
+            )
+        )
+        return conn.execute(select(self.table).where(cond)).first()
+
+    def apply(self, ctx: ApplyContext, record: Record) -> RecordOutcome:
+        app_type = record.get("appType") or APP_TYPE_NEW
+        row = self.find(ctx.conn, record)
+        live = row is not None and row.state == RecordState.ACTIVE
+        guid = record.get("guid")
+        if app_type == APP_TYPE_NEW:
+            if live:
+                raise RecordRejected(
+                    self.codes.exists,
+                    f"{self.describe_key(record)} already exists; send appType 2 to change it",
+                )
+            record_id = self._store(ctx, record, row)
+            return self._accepted(record, record_id, f"新增申报成功[{guid}]")
+        if not live:
+            raise RecordRejected(
+                self.codes.unknown,
+                f"{self.describe_key(record)} not found: appType {app_type} needs a stored record",
+            )
+        assert row is not None
+        if record.get("appTime") < row.app_time:
+            raise RecordRejected(
+                self.codes.stale,
+                f"appTime {record.get('appTime')} is older than the stored version's {row.app_time}; message ignored",
+            )
+        if self.guard:
+            self.guard(ctx.conn, row)
+        if app_type == APP_TYPE_CHANGE:
+            record_id = self._store(ctx, record, row)
+            return self._accepted(record, record_id, f"变更申报成功[{guid}]")
+        if app_type == APP_TYPE_DELETE:
+            ctx.conn.execute(
+                update(self.table)
+                .where(self.table.c.id == row.id)
+                .values(
+                    state=RecordState.DELETED,
+                    updated_at=ctx.now,
+                    app_time=record.get("appTime"),
+                    message_id=ctx.message_id,
+                )
+            )
+            outcome = RecordOutcome(
+                accepted=True, record_id=row.id, receipt_keys=self.receipt_keys(record)
+            )
+            outcome.statuses.append((Status.DECLARING, f"删除申报成功[{guid}]"))
+            return outcome
+        raise RecordRejected(self.codes.parameter, f"appType {app_type!r} is not 1, 2 or 3")
+
+    def _accepted(self, record: Record, record_id: int, info: str) -> RecordOutcome:
+        outcome = RecordOutcome(
+            accepted=True, record_id=record_id, receipt_keys=self.receipt_keys(record)
+        )
+        outcome.statuses.append((Status.DECLARING, info))
+        outcome.statuses.append((Status.ACCEPTED, "海关入库: stored, logic checks passed"))
+        return outcome
+
+    def _store(self, ctx: ApplyContext, record: Record, row: Row | None) -> int:
+        values = {
+            "guid": record.get("guid"),
+            "state": RecordState.ACTIVE,
+            "app_status": record.get("appStatus") or "2",
+            "app_time": record.get("appTime"),
+            "return_status": Status.ACCEPTED,
+            "partner_id": ctx.partner.id,
+            "message_id": ctx.message_id,
+            "updated_at": ctx.now,
+            "head": record.head,
+            "lines": record.lines,
+            **dict(zip(self.key_columns, record.key(self.msg_type.keys), strict=True)),
+            **self.columns(record),
+        }
+        if row is not None:
+            ctx.conn.execute(update(self.table).where(self.table.c.id == row.id).values(**values))
+            return row.id
+        result = ctx.conn.execute(insert(self.table).values(created_at=ctx.now, **values))
+        return result.inserted_primary_key[0]

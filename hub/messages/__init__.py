@@ -1,0 +1,1 @@
+"""The CEB message catalogue, record extraction and receipt building."""

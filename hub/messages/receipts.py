@@ -1,0 +1,99 @@
+"""Building spec-conformant receipts: the type receipts and the CEB900 format receipt."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from lxml import etree
+
+from hub.clock import stamp17
+from hub.constants import CEB_NS
+from hub.messages.types import FORMAT_RECEIPT, MessageType
+
+RETURN_INFO_MAX = 1000  # C..1000 in the business receipts
+FORMAT_INFO_MAX = 5000  # C0..5000 in CEB900
+
+
+def new_guid() -> str:
+    return str(uuid.uuid4()).upper()
+
+
+def _el(parent: etree._Element, name: str, text: str) -> None:
+    etree.SubElement(parent, f"{{{CEB_NS}}}{name}").text = text
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass
+class ReceiptEntry:
+    """One `…Return` entity: the record it answers and the status given."""
+
+    return_status: str
+    return_info: str
+    keys: dict[str, str] = field(default_factory=dict)  # receipt key fields by spec name
+    guid: str = field(default_factory=new_guid)
+
+
+@dataclass
+class Receipt:
+    """A receipt message ready to store and deliver."""
+
+    msg_type: str
+    guid: str
+    body: bytes
+    entries: list[ReceiptEntry]
+
+
+def _document(root_name: str, guid: str) -> etree._Element:
+    return etree.Element(f"{{{CEB_NS}}}{root_name}", nsmap={None: CEB_NS}, guid=guid, version="1.0")
+
+
+def _serialise(root: etree._Element) -> bytes:
+    return etree.tostring(root, encoding="UTF-8", xml_declaration=True, standalone=True)
+
+
+def build_receipt(
+    msg_type: MessageType, entries: list[ReceiptEntry], *, when: datetime | None = None
+) -> Receipt:
+    """The receipt answering records of `msg_type` (e.g. CEB312 for CEB311)."""
+    assert msg_type.receipt and msg_type.receipt_entity, msg_type.root
+    guid = new_guid()
+    root = _document(msg_type.receipt, guid)
+    stamp = stamp17(when)
+    for entry in entries:
+        ent = etree.SubElement(root, f"{{{CEB_NS}}}{msg_type.receipt_entity}")
+        _el(ent, "guid", entry.guid)
+        for name in msg_type.receipt_keys:
+            value = entry.keys.get(name)
+            if value:  # optional keys are left out rather than sent empty
+                _el(ent, name, value)
+        _el(ent, "returnStatus", entry.return_status)
+        _el(ent, "returnTime", stamp)
+        _el(ent, "returnInfo", _clip(entry.return_info, RETURN_INFO_MAX))
+    return Receipt(msg_type.receipt, guid, _serialise(root), entries)
+
+
+def build_format_receipt(
+    return_status: str,
+    return_info: str,
+    *,
+    ori_cop_msg_id: str,
+    ori_message_type: str,
+    when: datetime | None = None,
+) -> Receipt:
+    """CEB900: the answer to a file that is not a valid CEB message."""
+    guid = new_guid()
+    root = _document(FORMAT_RECEIPT.root, guid)
+    ret = etree.SubElement(root, f"{{{CEB_NS}}}MessageReturn")
+    _el(ret, "guid", guid)
+    _el(ret, "returnStatus", return_status)
+    _el(ret, "returnInfo", _clip(return_info, FORMAT_INFO_MAX))
+    _el(ret, "returnTime", stamp17(when))
+    _el(ret, "oriCopMsgId", _clip(ori_cop_msg_id, 255))
+    _el(ret, "oriMessageType", _clip(ori_message_type, 15))
+    entry = ReceiptEntry(return_status, return_info, guid=guid)
+    return Receipt(FORMAT_RECEIPT.root, guid, _serialise(root), [entry])

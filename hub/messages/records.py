@@ -1,0 +1,89 @@
+"""Reading business records out of a parsed CEB message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from hub.constants import CEB_NS, ceb
+from hub.messages.types import MessageType
+
+
+def local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+def fields_of(element: etree._Element) -> dict[str, str]:
+    """Child elements as spec-named text fields (empty elements give '')."""
+    out: dict[str, str] = {}
+    for child in element:
+        if isinstance(child.tag, str) and child.tag.startswith(f"{{{CEB_NS}}}"):
+            out[local(child.tag)] = (child.text or "").strip()
+    return out
+
+
+@dataclass
+class Record:
+    """One business entity of a message: its head fields and body lines."""
+
+    index: int  # 1-based position among the message's records
+    head: dict[str, str]
+    lines: list[dict[str, str]] = field(default_factory=list)
+
+    def get(self, name: str) -> str:
+        return self.head.get(name, "")
+
+    def key(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(self.head.get(n, "") for n in names)
+
+
+def extract(root: etree._Element, msg_type: MessageType) -> list[Record]:
+    """Every record of a message, in document order."""
+    records = []
+    for i, el in enumerate(root.iterchildren(ceb(msg_type.record)), start=1):
+        if msg_type.head:
+            head_el = el.find(ceb(msg_type.head))
+            head = fields_of(head_el) if head_el is not None else {}
+            lines = [fields_of(line) for line in el.iterchildren(ceb(msg_type.body or ""))]
+        else:
+            head, lines = fields_of(el), []
+        records.append(Record(index=i, head=head, lines=lines))
+    return records
+
+
+def count_records(root: etree._Element, msg_type: MessageType) -> int:
+    return sum(1 for _ in root.iterchildren(ceb(msg_type.record)))
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """`BaseTransfer`: who transmitted the message."""
+
+    cop_code: str
+    cop_name: str
+    dxp_id: str
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """`BaseSubscribe`: a third party that wants copies (DATA), receipts (RET) or both (ALL)."""
+
+    status: str
+    dxp_address: str
+
+
+def transfer_of(root: etree._Element) -> Transfer | None:
+    el = root.find(ceb("BaseTransfer"))
+    if el is None:
+        return None
+    f = fields_of(el)
+    return Transfer(f.get("copCode", ""), f.get("copName", ""), f.get("dxpId", ""))
+
+
+def subscriptions_of(root: etree._Element) -> list[Subscription]:
+    subs = []
+    for el in root.iterchildren(ceb("BaseSubscribe")):
+        f = fields_of(el)
+        subs.append(Subscription(f.get("status", ""), f.get("dxpAddress", "")))
+    return subs

@@ -1,0 +1,429 @@
+"""The inbound pipeline: parse, unwrap, identify, verify, validate, then apply in one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from lxml import etree
+from sqlalchemy import Connection, Engine, insert, select
+
+from hub import codes, xmlsafe
+from hub.clock import utcnow
+from hub.config import Partner, Settings, SignaturePolicy
+from hub.constants import CEB_NS, SCHEMA_SET_ID
+from hub.envelope import DxpInfo, is_envelope, read_envelope
+from hub.errors import (
+    EnvelopeError,
+    FormatError,
+    HubError,
+    MessageRejected,
+    NotPermitted,
+    RecordRejected,
+)
+from hub.handlers import HANDLERS, ApplyContext, RecordOutcome
+from hub.messages import records as rec
+from hub.messages.receipts import Receipt, ReceiptEntry, build_format_receipt, build_receipt
+from hub.messages.types import Kind, MessageType, by_root
+from hub.routing import Router
+from hub.store.states import MessageState
+from hub.store.tables import messages, receipts
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Inbound:
+    """One file from a partner on its way through the pipeline."""
+
+    partner: Partner
+    claim: str  # unique name of the claim; a restart recognises it
+    file_name: str  # as the partner named it
+    data: bytes
+    received_at: datetime
+    sha256: str = ""
+    size: int = -1  # of the file, when it was not read
+    root: etree._Element | None = None  # the CEB message that is verified and processed
+    body: bytes | None = None  # its bytes, exactly as received (inside the envelope if any)
+    envelope: DxpInfo | None = None
+    envelope_root: etree._Element | None = None  # the DxpMsg, when the message came in one
+    msg_type: MessageType | None = None
+    guid: str | None = None
+    signed_by: str | None = None
+    error: HubError | None = None
+
+    def __post_init__(self) -> None:
+        if not self.sha256:
+            self.sha256 = hashlib.sha256(self.data).hexdigest()
+        if self.size < 0:
+            self.size = len(self.data)
+
+    @property
+    def type_name(self) -> str:
+        return self.msg_type.root if self.msg_type else "Unknown"
+
+    @property
+    def cop_msg_id(self) -> str:
+        """What the partner knows this message by, for CEB900's oriCopMsgId."""
+        if self.envelope and self.envelope.cop_msg_id:
+            return self.envelope.cop_msg_id
+        return self.guid or self.file_name
+
+
+@dataclass
+class Disposition:
+    """What happens to the original file once the transaction has committed."""
+
+    inbound: Inbound
+    state: MessageState
+    reason: str = ""
+
+    @property
+    def quarantine(self) -> bool:
+        return self.state == MessageState.REJECTED
+
+
+Verifier = Callable[[Inbound], None]  # raises MessageRejected / FormatError; sets signed_by
+Validator = Callable[[etree._Element], None]  # raises SchemaError
+
+
+@dataclass
+class Stages:
+    """The pluggable checks: schema validation and signature verification."""
+
+    validate: Validator
+    validate_envelope: Validator
+    verify: Verifier | None = None
+    extra: list[Callable[[Inbound], None]] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- stages before the transaction
+
+
+def parse_stage(item: Inbound, settings: Settings) -> None:
+    item.root = xmlsafe.parse(
+        item.data, max_bytes=settings.hub.max_message_bytes, max_depth=settings.hub.max_depth
+    )
+    item.body = item.data
+
+
+def unwrap_stage(item: Inbound, settings: Settings, stages: Stages) -> None:
+    assert item.root is not None
+    if not is_envelope(item.root):
+        return
+    stages.validate_envelope(item.root)
+    info, payload = read_envelope(item.root)
+    item.envelope, item.envelope_root = info, item.root
+    expected = item.partner.dxp_id
+    if expected and info.sender_id != expected:
+        raise EnvelopeError(
+            f"SenderId {info.sender_id!r} is not partner {item.partner.id}'s DXP id {expected!r}",
+            return_status=codes.ADDRESS_MISMATCH,
+            path="DxpMsg/TransInfo/SenderId",
+        )
+    if settings.hub.dxp_id not in info.receiver_ids:
+        raise EnvelopeError(
+            f"ReceiverId {', '.join(info.receiver_ids)!r} does not name this hub ({settings.hub.dxp_id})",
+            return_status=codes.RECEIVER_UNKNOWN,
+            path="DxpMsg/TransInfo/ReceiverIds",
+        )
+    item.root = xmlsafe.parse(
+        payload, max_bytes=settings.hub.max_message_bytes, max_depth=settings.hub.max_depth
+    )
+    item.body = payload
+
+
+def identify_stage(item: Inbound) -> None:
+    assert item.root is not None
+    tag = item.root.tag if isinstance(item.root.tag, str) else ""
+    ns, _, name = tag.rpartition("}")
+    if ns.lstrip("{") != CEB_NS:
+        raise FormatError(f"root element {name or tag!r} is not in the CEB namespace {CEB_NS}")
+    msg_type = by_root(name)
+    if msg_type is None:
+        raise FormatError(f"{name!r} is not a CEB import message")
+    item.guid = item.root.get("guid")
+    if msg_type.kind != Kind.DECLARATION or msg_type.root not in HANDLERS:
+        item.msg_type = msg_type
+        raise FormatError(f"{name} is not a message the hub accepts from partners")
+    item.msg_type = msg_type
+
+
+def permission_stage(item: Inbound) -> None:
+    """The declarant of every record, and the transmitter, must be the sending partner."""
+    assert item.root is not None and item.msg_type is not None
+    allowed = set(item.partner.codes)
+    transfer = rec.transfer_of(item.root)
+    if transfer is not None and transfer.cop_code not in allowed:
+        raise NotPermitted(
+            item.msg_type,
+            f"BaseTransfer copCode {transfer.cop_code!r} is not a code of partner {item.partner.id}",
+        )
+    fields = item.msg_type.declarant
+    if not fields:
+        return
+    for record in rec.extract(item.root, item.msg_type):
+        if not any(record.get(f) in allowed for f in fields):
+            names = " / ".join(f"{f} {record.get(f)!r}" for f in fields)
+            raise NotPermitted(
+                item.msg_type,
+                f"record {record.index}: {names} is not a code of partner {item.partner.id}",
+            )
+
+
+def check(item: Inbound, settings: Settings, stages: Stages) -> None:
+    """Every check that needs no database; raises the error that chooses the receipt."""
+    parse_stage(item, settings)
+    unwrap_stage(item, settings, stages)
+    identify_stage(item)
+    policy = item.partner.signature_policy(item.type_name)
+    if stages.verify is not None and policy != SignaturePolicy.OFF:
+        stages.verify(item)
+    assert item.root is not None
+    stages.validate(item.root)
+    permission_stage(item)
+    for extra in stages.extra:
+        extra(item)
+
+
+# ---------------------------------------------------------------- the transaction
+
+
+class Processor:
+    """Checks a batch of inbound files and records them, and everything they cause, atomically."""
+
+    def __init__(self, settings: Settings, stages: Stages, router: Router) -> None:
+        self.settings = settings
+        self.stages = stages
+        self.router = router
+
+    def process(self, engine: Engine, items: Sequence[Inbound]) -> list[Disposition]:
+        for item in items:
+            if item.error is not None:  # refused before it was read
+                continue
+            try:
+                check(item, self.settings, self.stages)
+            except HubError as exc:
+                item.error = exc
+            except Exception as exc:  # a bug must not take the batch down with it
+                log.exception("checking %s from %s failed", item.file_name, item.partner.id)
+                item.error = HubError(f"internal error while checking: {exc!r}")
+        out: list[Disposition] = []
+        now = utcnow()
+        with engine.begin() as conn:
+            for item in items:
+                out.append(self._record_one(conn, item, now))
+        return out
+
+    def _record_one(self, conn: Connection, item: Inbound, now: datetime) -> Disposition:
+        earlier = conn.execute(
+            select(messages.c.state, messages.c.return_info).where(messages.c.claim == item.claim)
+        ).first()
+        if earlier is not None:  # recorded before a crash: finish the file, nothing else
+            return Disposition(item, MessageState(earlier.state), earlier.return_info or "")
+        try:
+            with conn.begin_nested():
+                return self._apply(conn, item, now)
+        except Exception as exc:
+            log.exception("applying %s from %s failed", item.file_name, item.partner.id)
+            item.error = HubError(f"internal error while applying: {exc!r}")
+            with conn.begin_nested():
+                return self._reject(conn, item, now)
+
+    def _insert_message(
+        self,
+        conn: Connection,
+        item: Inbound,
+        now: datetime,
+        state: MessageState,
+        status: str | None,
+        info: str,
+    ) -> int:
+        result = conn.execute(
+            insert(messages).values(
+                partner_id=item.partner.id,
+                claim=item.claim,
+                file_name=item.file_name,
+                sha256=item.sha256,
+                size=item.size,
+                msg_type=item.type_name,
+                guid=(item.guid or "")[:64] or None,
+                cop_msg_id=item.envelope.cop_msg_id if item.envelope else None,
+                schema_set=SCHEMA_SET_ID if state != MessageState.REJECTED else None,
+                state=state,
+                return_status=status,
+                return_info=info[:4000],
+                signed_by=item.signed_by,
+                received_at=item.received_at,
+                processed_at=now,
+                body=item.body if state != MessageState.REJECTED else None,
+            )
+        )
+        return result.inserted_primary_key[0]
+
+    def _apply(self, conn: Connection, item: Inbound, now: datetime) -> Disposition:
+        if item.error is not None:
+            return self._reject(conn, item, now)
+        assert item.msg_type is not None and item.root is not None
+        duplicate = self._find_duplicate(conn, item)
+        if duplicate is not None:
+            return self._duplicate(conn, item, now, duplicate)
+        message_id = self._insert_message(conn, item, now, MessageState.ACCEPTED, None, "")
+        records = rec.extract(item.root, item.msg_type)
+        handler = HANDLERS[item.msg_type.root]
+        ctx = ApplyContext(conn=conn, message_id=message_id, partner=item.partner, now=now)
+        outcomes: list[tuple[rec.Record, RecordOutcome]] = []
+        if len(records) > item.msg_type.max_records:
+            error = RecordRejected(
+                item.msg_type.codes.too_many,
+                f"{len(records)} records in one message; at most {item.msg_type.max_records}",
+            )
+            outcomes = [(r, self._refused(handler, r, error)) for r in records]
+        else:
+            for record in records:
+                outcomes.append((record, self._apply_record(conn, handler, ctx, record)))
+        self._answer(conn, item, message_id, outcomes, now)
+        if any(o.accepted for _, o in outcomes):
+            self.router.route_copies(conn, item, message_id, now)
+        return Disposition(item, MessageState.ACCEPTED)
+
+    @staticmethod
+    def _refused(handler, record: rec.Record, error: RecordRejected) -> RecordOutcome:
+        keys = {n: record.get(n) for n in handler.msg_type.receipt_keys}
+        return RecordOutcome(statuses=[(error.return_status, error.return_info)], receipt_keys=keys)
+
+    def _apply_record(
+        self, conn: Connection, handler, ctx: ApplyContext, record: rec.Record
+    ) -> RecordOutcome:
+        try:
+            with conn.begin_nested():
+                return handler.apply(ctx, record)
+        except RecordRejected as exc:
+            return self._refused(handler, record, exc)
+
+    def _answer(
+        self,
+        conn: Connection,
+        item: Inbound,
+        message_id: int,
+        outcomes: list[tuple[rec.Record, RecordOutcome]],
+        now: datetime,
+    ) -> None:
+        """One receipt per step: the first carries every record's first status, and so on."""
+        assert item.msg_type is not None
+        depth = max((len(o.statuses) for _, o in outcomes), default=0)
+        for step in range(depth):
+            entries, refs = [], []
+            for record, outcome in outcomes:
+                if step < len(outcome.statuses):
+                    status, info = outcome.statuses[step]
+                    entries.append(
+                        ReceiptEntry(
+                            status,
+                            info,
+                            outcome.receipt_keys,
+                            guid=record.get("guid") or item.guid or "",
+                        )
+                    )
+                    refs.append(outcome)
+            receipt = build_receipt(item.msg_type, entries, when=now)
+            self._store_receipt(conn, item, message_id, receipt, refs, now)
+
+    def _store_receipt(
+        self,
+        conn: Connection,
+        item: Inbound,
+        message_id: int | None,
+        receipt: Receipt,
+        refs: list[RecordOutcome | None],
+        now: datetime,
+    ) -> None:
+        table = item.msg_type.table if item.msg_type else None
+        rows = []
+        for entry, ref in zip(receipt.entries, refs, strict=True):
+            rows.append(
+                dict(
+                    guid=receipt.guid,
+                    msg_type=receipt.msg_type,
+                    partner_id=item.partner.id,
+                    message_id=message_id,
+                    record_table=table if ref is not None and ref.record_id else None,
+                    record_id=ref.record_id if ref is not None else None,
+                    record_key="|".join(v for v in entry.keys.values() if v)[:128] or None,
+                    record_guid=entry.guid[:36] or None,
+                    return_status=entry.return_status,
+                    return_info=entry.return_info[:4000],
+                    returned_at=now,
+                )
+            )
+        conn.execute(insert(receipts), rows)
+        self.router.send_receipt(conn, item, message_id, receipt, now)
+
+    def _reject(self, conn: Connection, item: Inbound, now: datetime) -> Disposition:
+        error = item.error or HubError("rejected")
+        info = error.return_info
+        message_id = self._insert_message(
+            conn, item, now, MessageState.REJECTED, error.return_status, info
+        )
+        if (
+            isinstance(error, MessageRejected)
+            and item.msg_type is not None
+            and item.root is not None
+        ):
+            records = rec.extract(item.root, item.msg_type) or [rec.Record(1, {})]
+            entries = [
+                ReceiptEntry(
+                    error.return_status,
+                    info,
+                    {n: r.get(n) for n in item.msg_type.receipt_keys},
+                    guid=r.get("guid") or item.guid or "",
+                )
+                for r in records
+            ]
+            receipt = build_receipt(item.msg_type, entries, when=now)
+        else:
+            receipt = build_format_receipt(
+                error.return_status,
+                info,
+                ori_cop_msg_id=item.cop_msg_id,
+                ori_message_type=item.type_name,
+                when=now,
+            )
+        self._store_receipt(conn, item, message_id, receipt, [None] * len(receipt.entries), now)
+        return Disposition(item, MessageState.REJECTED, f"{error.return_status} {info}")
+
+    def _find_duplicate(self, conn: Connection, item: Inbound):
+        same = select(messages.c.id, messages.c.received_at).where(
+            messages.c.partner_id == item.partner.id, messages.c.state == MessageState.ACCEPTED
+        )
+        found = conn.execute(same.where(messages.c.sha256 == item.sha256).limit(1)).first()
+        if found is None and item.guid:
+            found = conn.execute(
+                same.where(
+                    messages.c.msg_type == item.type_name, messages.c.guid == item.guid
+                ).limit(1)
+            ).first()
+        return found
+
+    def _duplicate(self, conn: Connection, item: Inbound, now: datetime, earlier) -> Disposition:
+        assert item.msg_type is not None and item.root is not None
+        info = f"duplicate of message {item.guid} already received at {earlier.received_at:%Y-%m-%d %H:%M:%S}; no effect"
+        message_id = self._insert_message(
+            conn, item, now, MessageState.DUPLICATE, item.msg_type.codes.exists, info
+        )
+        records = rec.extract(item.root, item.msg_type)
+        entries = [
+            ReceiptEntry(
+                item.msg_type.codes.exists,
+                info,
+                {n: r.get(n) for n in item.msg_type.receipt_keys},
+                guid=r.get("guid") or item.guid or "",
+            )
+            for r in records
+        ]
+        receipt = build_receipt(item.msg_type, entries, when=now)
+        self._store_receipt(conn, item, message_id, receipt, [None] * len(entries), now)
+        return Disposition(item, MessageState.DUPLICATE, info)

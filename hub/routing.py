@@ -1,0 +1,99 @@
+"""Routing: who receives a receipt or a copy of a message, and in which envelope."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from lxml import etree
+from sqlalchemy import Connection, select
+
+from hub.config import Partner, Settings
+from hub.delivery.outbox import enqueue, file_name_for
+from hub.envelope import build_envelope
+from hub.messages.receipts import Receipt
+from hub.store.tables import deliveries
+
+if TYPE_CHECKING:
+    from hub.pipeline import Inbound
+
+EnvelopeSigner = Callable[[etree._Element], etree._Element]
+
+
+class Router:
+    """Turns receipts and accepted messages into delivery rows of the same transaction."""
+
+    def __init__(self, settings: Settings, sign_envelope: EnvelopeSigner | None = None) -> None:
+        self.settings = settings
+        self.sign_envelope = sign_envelope
+
+    def wrap(
+        self, payload: bytes, msg_type: str, guid: str, *, receiver_id: str | None, now: datetime
+    ) -> bytes:
+        """The payload as it goes on the wire: bare, or in a hub-signed DxpMsg to `receiver_id`."""
+        if receiver_id is None:
+            return payload
+        root = build_envelope(
+            payload,
+            sender_id=self.settings.hub.dxp_id,
+            receiver_id=receiver_id,
+            msg_type=msg_type,
+            file_name=file_name_for(msg_type, guid),
+            now=now,
+        )
+        if self.sign_envelope is not None:
+            root = self.sign_envelope(root)
+        return etree.tostring(root, encoding="UTF-8", xml_declaration=True)
+
+    @staticmethod
+    def envelope_receiver(partner: Partner) -> str | None:
+        if partner.envelope == "dxp":
+            return partner.dxp_id or partner.id
+        return None
+
+    def _enqueue(
+        self, conn: Connection, partner: Partner, kind: str, msg_type: str, guid: str,
+        payload: bytes, message_id: int | None, now: datetime, receiver_id: str | None,
+    ) -> None:  # fmt: skip
+        name = file_name_for(msg_type, guid)
+        taken = conn.execute(
+            select(deliveries.c.id).where(
+                deliveries.c.partner_id == partner.id, deliveries.c.file_name == name
+            )
+        ).first()
+        if taken is not None:  # another message reused this guid: keep both files apart
+            guid = f"{guid}_{message_id}"
+        body = self.wrap(payload, msg_type, guid, receiver_id=receiver_id, now=now)
+        enqueue(
+            conn, partner_id=partner.id, kind=kind, msg_type=msg_type, guid=guid, body=body,
+            message_id=message_id, now=now,
+        )  # fmt: skip
+
+    def send_receipt(
+        self,
+        conn: Connection,
+        item: Inbound,
+        message_id: int | None,
+        receipt: Receipt,
+        now: datetime,
+    ) -> None:
+        """A receipt goes to the sender, in an envelope if the sender used one."""
+        receiver = (
+            item.envelope.sender_id if item.envelope else self.envelope_receiver(item.partner)
+        )
+        self._enqueue(
+            conn, item.partner, "receipt", receipt.msg_type, receipt.guid, receipt.body,
+            message_id, now, receiver,
+        )  # fmt: skip
+
+    def route_copies(self, conn: Connection, item: Inbound, message_id: int, now: datetime) -> None:
+        """An accepted declaration goes, exactly as signed, to the endpoints of its route."""
+        assert item.msg_type is not None and item.body is not None
+        for target in self.settings.route_targets(item.msg_type.root):
+            if target.id == item.partner.id:
+                continue
+            self._enqueue(
+                conn, target, "route", item.msg_type.root, item.guid or str(message_id),
+                item.body, message_id, now, self.envelope_receiver(target),
+            )  # fmt: skip

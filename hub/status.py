@@ -1,0 +1,67 @@
+"""The backlog at a glance: folders, messages, deliveries and quarantine."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from adapters.directory import is_temporary
+from hub.config import Settings
+from hub.store.tables import deliveries, messages
+from hub.workspace import Workspace
+
+
+def folder_backlog(folder: Path) -> dict[str, Any]:
+    """Files waiting in a folder and the age in seconds of the oldest."""
+    count, oldest = 0, None
+    try:
+        with os.scandir(folder) as it:
+            for entry in it:
+                if entry.is_file(follow_symlinks=False) and not is_temporary(entry.name):
+                    count += 1
+                    mtime = entry.stat(follow_symlinks=False).st_mtime
+                    oldest = mtime if oldest is None else min(oldest, mtime)
+    except FileNotFoundError:
+        pass
+    age = round(time.time() - oldest, 1) if oldest is not None else None
+    return {"files": count, "oldest_age_seconds": age}
+
+
+def _quarantine(ws: Workspace) -> dict[str, Any]:
+    count = 0
+    for partner_dir in ws.quarantine.glob("*"):
+        count += sum(1 for p in partner_dir.iterdir() if not p.name.endswith(".reason.txt"))
+    return {"files": count}
+
+
+def collect(ws: Workspace, settings: Settings, engine: Engine) -> dict[str, Any]:
+    with engine.connect() as conn:
+        by_state = dict(
+            conn.execute(select(messages.c.state, func.count()).group_by(messages.c.state)).all()
+        )
+        delivery_states = dict(
+            conn.execute(
+                select(deliveries.c.state, func.count()).group_by(deliveries.c.state)
+            ).all()
+        )
+    partners = {
+        p.id: {
+            "role": p.role.value,
+            "transport": p.transport,
+            "inbox": folder_backlog(ws.inbox_of(p.id)),
+            "outbox": folder_backlog(ws.outbox_of(p.id)),
+            "claims": folder_backlog(ws.claims / p.id),
+        }
+        for p in settings.partners.values()
+    }
+    return {
+        "workspace": str(ws.root),
+        "partners": partners,
+        "messages": by_state,
+        "deliveries": delivery_states,
+        "quarantine": _quarantine(ws),
+    }

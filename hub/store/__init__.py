@@ -1,0 +1,1 @@
+"""The database: tables, engine set-up and migrations."""

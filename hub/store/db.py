@@ -1,0 +1,73 @@
+"""Engine set-up: SQLite in WAL mode with immediate write transactions, or PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+
+from hub.config import Settings
+from hub.workspace import Workspace
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000  # writers wait for each other rather than fail
+
+
+def database_url(settings: Settings, ws: Workspace) -> str:
+    return settings.hub.database_url or f"sqlite:///{ws.database_file}"
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:
+        # Let SQLAlchemy's "begin" below issue BEGIN itself (pysqlite would defer it).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")  # a committed message survives power loss
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn) -> None:
+        # Take the write lock up front so two writers never deadlock on upgrade.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        _configure_sqlite(engine)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    return engine
+
+
+def engine_for(settings: Settings, ws: Workspace) -> Engine:
+    """The (cached) engine of a workspace, migrated to the current schema."""
+    url = database_url(settings, ws)
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            from hub.store.migrate import upgrade
+
+            engine = make_engine(url)
+            upgrade(engine)
+            _engines[url] = engine
+        return engine
+
+
+def dispose_all() -> None:
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def sqlite_path(url: str) -> Path | None:
+    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None

@@ -24,6 +24,7 @@ from hub.errors import (
     NotPermitted,
     RecordRejected,
 )
+from hub.faults import crash_point
 from hub.handlers import HANDLERS, ApplyContext, RecordOutcome
 from hub.messages import records as rec
 from hub.messages.receipts import Receipt, ReceiptEntry, build_format_receipt, build_receipt
@@ -211,11 +212,13 @@ class Processor:
             except Exception as exc:  # a bug must not take the batch down with it
                 log.exception("checking %s from %s failed", item.file_name, item.partner.id)
                 item.error = HubError(f"internal error while checking: {exc!r}")
+        crash_point("after-parse")
         out: list[Disposition] = []
         now = utcnow()
         with engine.begin() as conn:
             for item in items:
                 out.append(self._record_one(conn, item, now))
+            crash_point("in-transaction")
         return out
 
     def _record_one(self, conn: Connection, item: Inbound, now: datetime) -> Disposition:

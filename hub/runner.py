@@ -11,6 +11,7 @@ from hub import config
 from hub.config import Settings
 from hub.delivery.worker import Sink, deliver_due
 from hub.errors import OversizeError
+from hub.faults import crash_point
 from hub.pipeline import Disposition, Inbound, Processor, Stages
 from hub.routing import Router
 from hub.store.db import engine_for
@@ -72,6 +73,7 @@ class Hub:
         known = [c for c in claims if c.partner_id in self.settings.partners]
         by_name = {c.name: c for c in known}
         dispositions = self.processor.process(self.engine, [self.read(c) for c in known])
+        crash_point("after-commit")
         for d in dispositions:
             claim = by_name[d.inbound.claim]
             if d.quarantine:
@@ -95,6 +97,7 @@ class Hub:
         """Claim and process one batch, then deliver what is due; False when idle."""
         claims = self.inbox.claim(self.settings.hub.batch_size)
         if claims:
+            crash_point("after-claim")
             self.process_claims(claims)
         delivered = self.deliver()
         return bool(claims or delivered)

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select, update
 from hub.clock import utcnow
 from hub.config import DeliverySettings
 from hub.delivery.backoff import retry_delay
+from hub.faults import crash_point
 from hub.store.states import DeliveryState
 from hub.store.tables import deliveries
 
@@ -81,6 +82,7 @@ def deliver_due(
             failed.append((row.id, row.attempts, broken[row.partner_id], True))
             continue
         try:
+            crash_point("during-delivery")
             sink.deliver(row.partner_id, row.file_name, row.body)
             used.add(id(sink))
             done.append(row.id)
@@ -95,6 +97,7 @@ def deliver_due(
     for sink in {id(s): s for s in (*sinks.values(), default)}.values():
         if id(sink) in used:
             sink.flush()
+    crash_point("after-delivery-write")
     _record(engine, done, failed, policy)
     return len(rows)
 

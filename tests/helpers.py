@@ -1,0 +1,86 @@
+"""Test helpers: a workspace with partners, signing keys, and reading what the hub wrote."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from pathlib import Path
+
+from lxml import etree
+
+from hub.cli import main
+from hub.constants import CEB_NS, DXP_NS
+from hub.signing import sign_enveloped
+from hub.workspace import Workspace
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+SAMPLES = SHARED / "samples" / "official"
+
+
+@dataclass(frozen=True)
+class PartyKey:
+    """A partner's signing key and certificate, as files and objects."""
+
+    key: object
+    cert: object
+    key_path: Path
+    cert_path: Path
+
+    def sign(self, root: etree._Element) -> etree._Element:
+        return sign_enveloped(root, self.key, self.cert)
+
+
+def cli(ws: Workspace, *args: object) -> int:
+    """Run `cebhub -w WS ARGS…` in this process."""
+    return main(["-w", str(ws.root), *(str(a) for a in args)])
+
+
+def files(folder: Path, pattern: str = "*.xml") -> list[Path]:
+    return sorted(p for p in folder.glob(pattern) if p.is_file()) if folder.is_dir() else []
+
+
+def unwrap(data: bytes) -> etree._Element:
+    """The CEB root of a file the hub wrote (inside a DxpMsg or bare)."""
+    root = etree.fromstring(data)
+    if root.tag == f"{{{DXP_NS}}}DxpMsg":
+        payload = base64.b64decode(root.findtext(f"{{{DXP_NS}}}Data"))
+        root = etree.fromstring(payload)
+    return root
+
+
+@dataclass
+class Entry:
+    """One `…Return` entity of a receipt."""
+
+    msg_type: str
+    fields: dict[str, str]
+
+    @property
+    def status(self) -> str:
+        return self.fields["returnStatus"]
+
+    @property
+    def info(self) -> str:
+        return self.fields.get("returnInfo", "")
+
+
+def receipt_entries(folder: Path, msg_type: str | None = None) -> list[Entry]:
+    """Every receipt entry in a partner's outbox, oldest file first."""
+    out = []
+    for path in sorted(files(folder), key=lambda p: (p.stat().st_mtime_ns, p.name)):
+        root = unwrap(path.read_bytes())
+        name = etree.QName(root).localname
+        if msg_type and name != msg_type:
+            continue
+        for ent in root:
+            fields = {etree.QName(c).localname: c.text or "" for c in ent}
+            out.append(Entry(name, fields))
+    return out
+
+
+def statuses(folder: Path, msg_type: str | None = None) -> list[str]:
+    return [e.status for e in receipt_entries(folder, msg_type)]
+
+
+def ceb_text(root: etree._Element, path: str) -> str | None:
+    return root.findtext(path, namespaces={"ceb": CEB_NS})

@@ -135,3 +135,52 @@ deliveries = Table(
     UniqueConstraint("partner_id", "file_name", name="ux_deliveries_file"),
     Index("ix_deliveries_due", "state", "next_attempt_at"),
 )
+
+payments = Table(
+    "payments",
+    metadata,
+    *_record_columns(),
+    Column("pay_code", String(18), nullable=False),
+    Column("pay_transaction_id", String(60), nullable=False),
+    Column("order_no", String(60), nullable=False),
+    Column("ebp_code", String(18), nullable=False),
+    Column("payer_name", String(60)),
+    Column("payer_id_number", String(60)),
+    Column("amount_paid", Money),
+    UniqueConstraint("pay_code", "pay_transaction_id", name="ux_payments_key"),
+    Index("ix_payments_order", "ebp_code", "order_no"),
+)
+
+waybills = Table(
+    "waybills",
+    metadata,
+    *_record_columns(),
+    Column("logistics_code", String(18), nullable=False),
+    Column("logistics_no", String(60), nullable=False),
+    Column("order_no", String(60), nullable=False),
+    Column("consignee", String(100)),
+    UniqueConstraint("logistics_code", "logistics_no", name="ux_waybills_key"),
+    Index("ix_waybills_order", "order_no"),
+)
+
+waybill_statuses = Table(
+    "waybill_statuses",
+    metadata,
+    *_record_columns(),
+    Column("logistics_code", String(18), nullable=False),
+    Column("logistics_no", String(60), nullable=False),
+    Column("logistics_status", String(1), nullable=False),
+    Column("logistics_time", String(14)),
+    UniqueConstraint("logistics_code", "logistics_no", name="ux_waybill_statuses_key"),
+)
+
+entries = Table(
+    "entries",
+    metadata,
+    *_record_columns(),
+    Column("operator_code", String(18), nullable=False),
+    Column("cop_no", String(20), nullable=False),
+    Column("customs_code", String(4)),
+    Column("bill_no", String(37)),
+    UniqueConstraint("operator_code", "cop_no", name="ux_entries_key"),
+)

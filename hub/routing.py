@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -13,12 +14,19 @@ from hub.config import Partner, Settings
 from hub.delivery.outbox import enqueue, file_name_for
 from hub.envelope import build_envelope
 from hub.messages.receipts import Receipt
+from hub.messages.records import subscriptions_of
 from hub.store.tables import deliveries
 
 if TYPE_CHECKING:
     from hub.pipeline import Inbound
 
 EnvelopeSigner = Callable[[etree._Element], etree._Element]
+
+log = logging.getLogger(__name__)
+
+# BaseSubscribe/status (spec §2.11): ALL = data and receipts, DATA = data, RET = receipts.
+SUBSCRIBE_RECEIPTS = frozenset({"ALL", "RET"})
+SUBSCRIBE_DATA = frozenset({"ALL", "DATA"})
 
 
 class Router:
@@ -70,6 +78,31 @@ class Router:
             message_id=message_id, now=now,
         )  # fmt: skip
 
+    def subscribers(self, item: Inbound, wants: frozenset[str]) -> list[Partner]:
+        """Partners the message's `BaseSubscribe` entries name (by DXP id) for `wants`.
+
+        Only a message that passed every check counts: an unverified one could name anyone.
+        """
+        if item.error is not None or item.root is None or item.msg_type is None:
+            return []
+        found: dict[str, Partner] = {}
+        for sub in subscriptions_of(item.root):
+            if sub.status not in wants:
+                continue
+            partner = next(
+                (p for p in self.settings.partners.values() if p.dxp_id == sub.dxp_address),
+                None,
+            )
+            if partner is None:
+                log.info(
+                    "%s %s: BaseSubscribe dxpAddress %r is no partner's DXP id; ignored",
+                    item.msg_type.root, item.guid, sub.dxp_address,
+                )  # fmt: skip
+                continue
+            if partner.id != item.partner.id:
+                found.setdefault(partner.id, partner)
+        return list(found.values())
+
     def send_receipt(
         self,
         conn: Connection,
@@ -78,7 +111,8 @@ class Router:
         receipt: Receipt,
         now: datetime,
     ) -> None:
-        """A receipt goes to the sender, in an envelope if the sender used one."""
+        """A receipt goes to the sender, in an envelope if the sender used one, and to the
+        message's `RET` / `ALL` subscribers."""
         receiver = (
             item.envelope.sender_id if item.envelope else self.envelope_receiver(item.partner)
         )
@@ -86,11 +120,20 @@ class Router:
             conn, item.partner, "receipt", receipt.msg_type, receipt.guid, receipt.body,
             message_id, now, receiver,
         )  # fmt: skip
+        for partner in self.subscribers(item, SUBSCRIBE_RECEIPTS):
+            self._enqueue(
+                conn, partner, "receipt", receipt.msg_type, receipt.guid, receipt.body,
+                message_id, now, self.envelope_receiver(partner),
+            )  # fmt: skip
 
     def route_copies(self, conn: Connection, item: Inbound, message_id: int, now: datetime) -> None:
-        """An accepted declaration goes, exactly as signed, to the endpoints of its route."""
+        """An accepted declaration goes, exactly as signed, to the endpoints of its route and
+        to its `DATA` / `ALL` subscribers, once to each."""
         assert item.msg_type is not None and item.body is not None
-        for target in self.settings.route_targets(item.msg_type.root):
+        targets = {t.id: t for t in self.settings.route_targets(item.msg_type.root)}
+        for partner in self.subscribers(item, SUBSCRIBE_DATA):
+            targets.setdefault(partner.id, partner)
+        for target in targets.values():
             if target.id == item.partner.id:
                 continue
             self._enqueue(

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from hub.handlers.base import KeyedRecordHandler
+from hub.handlers.guards import declared_list_guard, order_link
 from hub.messages.records import Record
 from hub.messages.types import ORDER
 from hub.store.tables import orders
@@ -25,4 +26,10 @@ def order_columns(record: Record) -> dict[str, Any]:
     }
 
 
-ORDER_HANDLER = KeyedRecordHandler(ORDER, orders, ("ebp_code", "order_no"), order_columns)
+ORDER_HANDLER = KeyedRecordHandler(
+    ORDER,
+    orders,
+    ("ebp_code", "order_no"),
+    order_columns,
+    guard=declared_list_guard(ORDER, order_link),
+)

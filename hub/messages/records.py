@@ -19,7 +19,8 @@ def fields_of(element: etree._Element) -> dict[str, str]:
     out: dict[str, str] = {}
     for child in element:
         if isinstance(child.tag, str) and child.tag.startswith(f"{{{CEB_NS}}}"):
-            out[local(child.tag)] = (child.text or "").strip()
+            # itertext joins text around comments and processing instructions, as the XSD reads it.
+            out[local(child.tag)] = "".join(child.itertext()).strip()
     return out
 
 
@@ -45,7 +46,8 @@ def extract(root: etree._Element, msg_type: MessageType) -> list[Record]:
         if msg_type.head:
             head_el = el.find(ceb(msg_type.head))
             head = fields_of(head_el) if head_el is not None else {}
-            lines = [fields_of(line) for line in el.iterchildren(ceb(msg_type.body or ""))]
+            body = ceb(msg_type.body) if msg_type.body else None
+            lines = [fields_of(line) for line in el.iterchildren(body)] if body else []
         else:
             head, lines = fields_of(el), []
         records.append(Record(index=i, head=head, lines=lines))

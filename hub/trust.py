@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 
 from lxml import etree
 
+from hub import config
 from hub.config import Partner, Settings, SignaturePolicy
 from hub.errors import ConfigError, SignatureError
 from hub.messages.types import SignaturePolicy as SpecSignature
@@ -22,30 +24,63 @@ from hub.signing import (
 )
 from hub.workspace import Workspace
 
+log = logging.getLogger(__name__)
+
+FileStamp = tuple[int, int]  # (mtime in ns, size): a rewrite within one mtime tick still shows
+
+
+def _stamp(path: os.PathLike | str) -> FileStamp:
+    st = os.stat(path)
+    return st.st_mtime_ns, st.st_size
+
 
 class PartnerCertificates:
-    """Loads each partner's certificate files once, and again only when a file changes."""
+    """Each partner's registered certificates, re-read only when hub.toml or a PEM file changes.
+
+    The certificate list is taken from hub.toml as it is now, not as it was when the hub
+    started: `cebhub partner cert add|remove` takes effect on a running hub (rollover without
+    downtime). Everything else in the settings still needs a restart.
+    """
 
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
-        self._cache: dict[str, tuple[float, list[TrustedCert]]] = {}
+        self._files: dict[str, tuple[FileStamp, list[TrustedCert]]] = {}
+        self._config_stamp: FileStamp | None = None
+        self._paths: dict[str, list[str]] = {}
 
     def _load(self, path: str, partner_id: str) -> list[TrustedCert]:
         full = self.ws.resolve(path)
         try:
-            mtime = os.stat(full).st_mtime
+            stamp = _stamp(full)
         except FileNotFoundError:
             raise ConfigError(f"partner {partner_id}: certificate file {full} not found") from None
         key = f"{partner_id}:{full}"
-        cached = self._cache.get(key)
-        if cached is None or cached[0] != mtime:
-            cached = (mtime, load_trusted(full, label=partner_id))
-            self._cache[key] = cached
+        cached = self._files.get(key)
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, load_trusted(full, label=partner_id))
+            self._files[key] = cached
         return cached[1]
+
+    def paths(self, partner: Partner) -> list[str]:
+        """The partner's certificate files as hub.toml lists them now."""
+        try:
+            stamp = _stamp(self.ws.config_file)
+        except FileNotFoundError:  # settings made in code, not from a workspace file
+            return list(partner.certificates)
+        if stamp != self._config_stamp:
+            try:
+                current = config.load(self.ws)
+            except ConfigError as exc:
+                # A half-edited hub.toml must not stop verification: keep what was last good.
+                log.warning("certificates not reloaded, %s", exc)
+            else:
+                self._paths = {p.id: list(p.certificates) for p in current.partners.values()}
+            self._config_stamp = stamp
+        return self._paths.get(partner.id, list(partner.certificates))
 
     def of(self, partner: Partner) -> list[TrustedCert]:
         certs: list[TrustedCert] = []
-        for path in partner.certificates:
+        for path in self.paths(partner):
             certs.extend(self._load(path, partner.id))
         return certs
 
@@ -70,8 +105,9 @@ class Verifier:
                 raise SignatureError(
                     msg_type, f"{msg_type.root} must be signed (ds:Signature missing)"
                 )
-            return
-        item.signed_by = self._verify(item, item.root, "")
+        else:
+            item.signed_by = self._verify(item, item.root, "")
+        drop_comments(item.root)
 
     def _verify(self, item, root: etree._Element, what: str) -> str:
         trusted = self.certificates.of(item.partner)
@@ -86,6 +122,26 @@ class Verifier:
                 item.msg_type, f"{what}signature: {exc.reason}", digest=exc.digest_mismatch
             ) from None
         return cert.key_name
+
+
+def drop_comments(root: etree._Element) -> int:
+    """Remove the comments inside the message, joining the text around them; return how many.
+
+    C14N 1.0 leaves comments out of the digest, so a comment slipped into a signed field
+    (`<orderNo>EO2<!---->025…</orderNo>`) keeps the signature valid while `.text` reads only
+    "EO2". Without comments the tree reads as exactly the canonical form that was verified.
+    """
+    found = list(root.iter(etree.Comment))  # the root's own siblings are not processed
+    for comment in found:
+        parent, previous, tail = comment.getparent(), comment.getprevious(), comment.tail
+        parent.remove(comment)  # lxml takes the tail along: put it back where it was
+        if not tail:
+            continue
+        if previous is not None:
+            previous.tail = (previous.tail or "") + tail
+        else:
+            parent.text = (parent.text or "") + tail
+    return len(found)
 
 
 def hub_envelope_signer(ws: Workspace) -> Callable[[etree._Element], etree._Element]:

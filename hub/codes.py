@@ -60,11 +60,13 @@ PAYMENT_STALE = "-401012"
 PAYMENT_TOO_MANY = "-401013"
 
 # Waybill, CEB511, and waybill status, CEB513.
-WAYBILL_PARAMETER = "-504000"  # also used for a change of an unknown waybill
+# The spec publishes no "unknown" or "stale" code for 511: both use the parameter code.
+WAYBILL_PARAMETER = "-504000"  # also used for a change of an unknown waybill and a stale one
 WAYBILL_EXISTS_OTHER = "-504012"
 WAYBILL_TOO_MANY = "-504013"
 WAYBILL_EXISTS = "-504015"
 WAYBILL_DECLARED = "-504016"
+# 513: its waybill not found, an unknown status changed, a stale or over-long message.
 WAYBILL_STATUS_PARAMETER = "-505000"
 WAYBILL_STATUS_EXISTS = "-505012"
 
@@ -98,8 +100,11 @@ REFUND_SINGLE_LIMIT = "-625014"
 REFUND_BUYER_LIMIT = "-625015"
 REFUND_DIGEST_MISMATCH = "-625208"
 REFUND_NOT_IN_LIST = "-625209"
+# The spec's 625 range names no code for these two; we use free numbers of that range.
+REFUND_LIST_STATE = "-625001"  # the list is not released, or was released too long ago
+REFUND_QTY_OVER = "-625002"  # a returned quantity exceeds what is left of the declared one
 
 # Warehouse entry, CEB711.
-ENTRY_PARAMETER = "-800000"
+ENTRY_PARAMETER = "-800000"  # also: unknown entry changed, copNo missing, more than 1 Delivery
 ENTRY_EXISTS = "-800003"
 ENTRY_STALE = "-800005"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -45,18 +46,21 @@ class _Strict(BaseModel):
 
 
 class SftpSettings(_Strict):
-    """Where and how the hub reaches a partner's SFTP server."""
+    """Where and how the hub reaches a partner's SFTP server (adapters.sftp.settings_for_partner
+    turns it, with the partner's `ready` rule, into the adapter's SftpSettings)."""
 
     host: str
-    port: int = 22
+    port: int = Field(22, ge=1, le=65535)
     username: str
-    key_file: str
-    known_hosts: str
+    key_file: str  # our private key for that server; workspace-relative or absolute
+    known_hosts: str  # the only host keys trusted for it (never added to)
     remote_dir: str = "outbox"  # the partner's files for the hub
-    processed_dir: str = "processed"
+    processed_dir: str = "processed"  # relative to remote_dir unless absolute
     after_pickup: Literal["move", "delete"] = "move"
     remote_inbox: str = "inbox"  # where the hub pushes files for the partner
-    poll_seconds: float = 30.0
+    poll_seconds: float = Field(30.0, gt=0)
+    connect_timeout: float = Field(15.0, gt=0)  # TCP connect, banner and authentication
+    timeout: float = Field(60.0, gt=0)  # one SFTP request may stall this long
 
 
 class AmqpSettings(_Strict):
@@ -66,6 +70,8 @@ class AmqpSettings(_Strict):
     queue: str | None = None  # inbound: consumed by the hub
     exchange: str = ""  # outbound: published to by the hub
     routing_key: str | None = None
+    prefetch: int = Field(200, ge=1, le=65535)  # unacked messages at a time; >= hub.batch_size
+    declare: bool = False  # declare the inbound queue (durable) instead of requiring it
 
 
 class Partner(_Strict):
@@ -77,7 +83,7 @@ class Partner(_Strict):
     codes: list[str] = Field(default_factory=list)  # customs codes it may act as
     dxp_id: str | None = None
     envelope: Literal["none", "dxp"] = "none"
-    transport: Literal["directory", "sftp", "amqp"] = "directory"
+    transport: Literal["directory", "sftp", "amqp", "pull"] = "directory"  # pull: HTTP feed
     certificates: list[str] = Field(default_factory=list)  # PEM files, workspace-relative
     signature: SignaturePolicy = SignaturePolicy.REQUIRED
     signature_by_type: dict[str, SignaturePolicy] = Field(default_factory=dict)
@@ -115,6 +121,27 @@ class DeliverySettings(_Strict):
     backoff_cap_seconds: float = Field(300.0, gt=0)
 
 
+class RiskSettings(_Strict):
+    """Risk rules that send an accepted list to manual review (design §6)."""
+
+    hs_prefixes: list[str] = Field(default_factory=list)  # e.g. ["3304"]: any line's gcode
+    value_above: Decimal | None = None  # dutiable value above this, CNY
+    first_purchase: bool = False  # a buyer's first list
+    sampling_rate: float = Field(0.0, ge=0, le=1)  # share of lists picked at random
+    sampling_seed: int = 0  # the draw is fixed per (seed, preNo), so tests can rely on it
+
+
+class ClearanceSettings(_Strict):
+    """The clearance engine: waits, limits, tax table and risk rules."""
+
+    wait_seconds: float = Field(3600.0, ge=0)  # for a missing order/payment/waybill, then reason 2
+    tax_file: str = "config/tax_rates.csv"  # workspace-relative; the repository's copy if absent
+    single_limit: Decimal = Decimal(5000)  # CNY per transaction (-621005)
+    annual_limit: Decimal = Decimal(26000)  # CNY per buyer per year (-621018)
+    refund_days: int = 30  # a refund (625) must come within this many days of release
+    risk: RiskSettings = Field(default_factory=RiskSettings)
+
+
 DEFAULT_ROUTES: dict[str, list[str]] = {
     # declarations go to the customs and inspection endpoints (by role or partner id)
     "CEB311Message": ["customs", "inspection"],
@@ -136,6 +163,7 @@ class Settings(_Strict):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     partners: dict[str, Partner] = Field(default_factory=dict)
     routes: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_ROUTES))
+    clearance: ClearanceSettings = Field(default_factory=ClearanceSettings)
 
     @field_validator("partners", mode="before")
     @classmethod

@@ -12,9 +12,10 @@ from lxml import etree
 from sqlalchemy import Connection, Engine, insert, select
 
 from hub import codes, xmlsafe
+from hub.clearance.waits import on_documents
 from hub.clock import utcnow
-from hub.config import Partner, Settings, SignaturePolicy
-from hub.constants import CEB_NS, SCHEMA_SET_ID
+from hub.config import Partner, Role, Settings, SignaturePolicy
+from hub.constants import CEB_NS, MAX_RECORDS_PER_MESSAGE, SCHEMA_SET_ID
 from hub.envelope import DxpInfo, is_envelope, read_envelope
 from hub.errors import (
     EnvelopeError,
@@ -34,6 +35,8 @@ from hub.store.states import MessageState
 from hub.store.tables import messages, receipts
 
 log = logging.getLogger(__name__)
+
+DECIDING_ROLES = (Role.CUSTOMS, Role.INSPECTION)  # partners whose CEB622 carries a decision
 
 
 @dataclass
@@ -147,10 +150,12 @@ def identify_stage(item: Inbound) -> None:
     if msg_type is None:
         raise FormatError(f"{name!r} is not a CEB import message")
     item.guid = item.root.get("guid")
-    if msg_type.kind != Kind.DECLARATION or msg_type.root not in HANDLERS:
+    # Besides declarations, customs and inspection send decisions: a CEB622 naming a list.
+    deciding = msg_type.kind == Kind.RECEIPT and item.partner.role in DECIDING_ROLES
+    if not (msg_type.kind == Kind.DECLARATION or deciding) or msg_type.root not in HANDLERS:
         item.msg_type = msg_type
         raise FormatError(f"{name} is not a message the hub accepts from partners")
-    item.msg_type = msg_type
+    item.msg_type = HANDLERS[msg_type.root].msg_type
 
 
 def permission_stage(item: Inbound) -> None:
@@ -175,6 +180,20 @@ def permission_stage(item: Inbound) -> None:
             )
 
 
+def count_stage(item: Inbound) -> None:
+    """Over the type's record limit, every record gets the type's too-many code.
+
+    Runs before the XSD, whose maxOccurs would otherwise turn this into a bare CEB900.
+    """
+    assert item.root is not None and item.msg_type is not None
+    count = rec.count_records(item.root, item.msg_type)
+    if count > item.msg_type.max_records:
+        raise MessageRejected(
+            item.msg_type.codes.too_many,
+            f"{count} {item.msg_type.record} records in one message; at most {item.msg_type.max_records}",
+        )
+
+
 def check(item: Inbound, settings: Settings, stages: Stages) -> None:
     """Every check that needs no database; raises the error that chooses the receipt."""
     parse_stage(item, settings)
@@ -184,6 +203,7 @@ def check(item: Inbound, settings: Settings, stages: Stages) -> None:
     if stages.verify is not None and policy != SignaturePolicy.OFF:
         stages.verify(item)
     assert item.root is not None
+    count_stage(item)
     stages.validate(item.root)
     permission_stage(item)
     for extra in stages.extra:
@@ -277,7 +297,9 @@ class Processor:
         message_id = self._insert_message(conn, item, now, MessageState.ACCEPTED, None, "")
         records = rec.extract(item.root, item.msg_type)
         handler = HANDLERS[item.msg_type.root]
-        ctx = ApplyContext(conn=conn, message_id=message_id, partner=item.partner, now=now)
+        ctx = ApplyContext(
+            conn=conn, message_id=message_id, partner=item.partner, now=now, router=self.router
+        )
         outcomes: list[tuple[rec.Record, RecordOutcome]] = []
         if len(records) > item.msg_type.max_records:
             error = RecordRejected(
@@ -288,6 +310,7 @@ class Processor:
         else:
             for record in records:
                 outcomes.append((record, self._apply_record(conn, handler, ctx, record)))
+            on_documents(ctx, item.msg_type.root, [r for r, o in outcomes if o.accepted])
         self._answer(conn, item, message_id, outcomes, now)
         if any(o.accepted for _, o in outcomes):
             self.router.route_copies(conn, item, message_id, now)
@@ -386,15 +409,19 @@ class Processor:
                 )
                 for r in records
             ]
-            receipt = build_receipt(item.msg_type, entries, when=now)
-        else:
-            receipt = build_format_receipt(
-                error.return_status,
-                info,
-                ori_cop_msg_id=item.cop_msg_id,
-                ori_message_type=item.type_name,
-                when=now,
-            )
+            # A receipt holds at most 100 entries: a too-many message is answered in several.
+            for start in range(0, len(entries), MAX_RECORDS_PER_MESSAGE):
+                part = entries[start : start + MAX_RECORDS_PER_MESSAGE]
+                receipt = build_receipt(item.msg_type, part, when=now)
+                self._store_receipt(conn, item, message_id, receipt, [None] * len(part), now)
+            return Disposition(item, MessageState.REJECTED, f"{error.return_status} {info}")
+        receipt = build_format_receipt(
+            error.return_status,
+            info,
+            ori_cop_msg_id=item.cop_msg_id,
+            ori_message_type=item.type_name,
+            when=now,
+        )
         self._store_receipt(conn, item, message_id, receipt, [None] * len(receipt.entries), now)
         return Disposition(item, MessageState.REJECTED, f"{error.return_status} {info}")
 

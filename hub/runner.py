@@ -4,20 +4,29 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from typing import Any
 
-from adapters.directory import Claim, DirectoryInbox, DirectoryOutbox
+from sqlalchemy import func, select
+
+from adapters.base import FolderSource, QueueSource, Source, sink_status, write_status
+from adapters.directory import DirectoryOutbox
 from hub import config
+from hub.clearance.sweep import sweep
 from hub.config import Settings
 from hub.delivery.worker import Sink, deliver_due
 from hub.errors import OversizeError
 from hub.faults import crash_point
 from hub.pipeline import Disposition, Inbound, Processor, Stages
 from hub.routing import Router
+from hub.scheduler import DELIVERY_JOB, Scheduler, prune_archive
 from hub.store.db import engine_for
+from hub.store.states import DeliveryState
+from hub.store.tables import deliveries, messages
 from hub.workspace import Workspace
 
 log = logging.getLogger(__name__)
+
+ONCE_QUEUE_WAIT = 0.5  # `run --once`: seconds a queue may take to send its first message
 
 
 def build_stages(ws: Workspace, settings: Settings) -> Stages:
@@ -36,6 +45,16 @@ def envelope_signer(ws: Workspace):
     return trust.hub_envelope_signer(ws)
 
 
+class PullSink:
+    """A partner that pulls its files over the HTTP feed (/api/feed): nothing is written here."""
+
+    def deliver(self, partner_id: str, file_name: str, body: bytes) -> None:
+        pass  # the committed delivery row is the file; the feed serves it until acknowledged
+
+    def flush(self) -> None:
+        pass
+
+
 class Hub:
     """One hub process over one workspace."""
 
@@ -48,14 +67,60 @@ class Hub:
         folder_partners = [
             (p.id, p.ready) for p in self.settings.partners.values() if p.transport == "directory"
         ]
-        self.inbox = DirectoryInbox(ws, folder_partners)
+        self.folder = FolderSource(ws, folder_partners)
+        self.inbox = self.folder.inbox  # the directory inbox
         self.outbox = DirectoryOutbox(ws)
-        self.sinks: Mapping[str, Sink] = {}
+        self.sinks: dict[str, Sink] = {
+            p.id: PullSink() for p in self.settings.partners.values() if p.transport == "pull"
+        }
+        self.sources: list[Source] = [self.folder]
+        self.transport_sinks: dict[str, Any] = {}  # SFTP and AMQP sinks, for their status
+        self._add_transports()
         self.wakeup = threading.Event()
+        self.scheduler = self._build_scheduler()
+        self._status_written: Any = None
+
+    def _add_transports(self) -> None:
+        """A source and a sink per SFTP and per AMQP partner; imported only when configured."""
+        partners = list(self.settings.partners.values())
+        if any(p.transport == "sftp" for p in partners):
+            from adapters.sftp_sink import sinks_for
+            from adapters.sftp_source import sources_for
+
+            limit = self.settings.hub.max_message_bytes
+            self.sources += sources_for(self.ws, partners, self.recorded, limit)
+            self.transport_sinks.update(sinks_for(self.ws, partners))
+        if any(p.transport == "amqp" for p in partners):
+            from adapters.amqp import inboxes_for, outboxes_for
+
+            self.sources += [QueueSource(i) for i in inboxes_for(partners, self.ws).values()]
+            self.transport_sinks.update(outboxes_for(partners))
+        self.sinks.update(self.transport_sinks)
+
+    def _build_scheduler(self) -> Scheduler:
+        scheduler = Scheduler(self.wakeup)
+        for source in self.sources:
+            poll = getattr(source, "request_poll", None)
+            if poll is not None:  # SFTP: list the server on the partner's interval
+                scheduler.every(f"poll:{source.name}", source.poll_seconds, poll)
+        days = self.settings.hub.archive_days
+        scheduler.every("housekeeping", 3600.0, lambda: prune_archive(self.ws.archive, days))
+        scheduler.install_hooks(self)
+        return scheduler
+
+    def recorded(self, claims: list[str]) -> set[str]:
+        """The claim names the store already holds (a transport fetched them again)."""
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for i in range(0, len(claims), 500):
+                chunk = claims[i : i + 500]
+                q = select(messages.c.claim).where(messages.c.claim.in_(chunk))
+                found.update(conn.execute(q).scalars())
+        return found
 
     # ------------------------------------------------------------ one round of work
 
-    def read(self, claim: Claim) -> Inbound:
+    def read(self, claim: Any, source: Source | None = None) -> Inbound:
         partner = self.settings.partners[claim.partner_id]
         limit = self.settings.hub.max_message_bytes
         if claim.size > limit:  # never read a file we will refuse anyway
@@ -66,57 +131,126 @@ class Hub:
                 f"file of {claim.size} bytes is over the limit of {limit} bytes"
             )
             return item
-        data = claim.path.read_bytes()
+        data = (source or self.folder).read(claim)
         return Inbound(partner, claim.name, claim.original_name, data, claim.received_at)
 
-    def process_claims(self, claims: list[Claim]) -> list[Disposition]:
+    def process_claims(self, claims: list[Any], source: Source | None = None) -> list[Disposition]:
+        source = source or self.folder
         known = [c for c in claims if c.partner_id in self.settings.partners]
-        by_name = {c.name: c for c in known}
-        dispositions = self.processor.process(self.engine, [self.read(c) for c in known])
+        dispositions = self.processor.process(self.engine, [self.read(c, source) for c in known])
         crash_point("after-commit")
-        for d in dispositions:
-            claim = by_name[d.inbound.claim]
+        # By position: two identical AMQP messages in one batch share a claim name.
+        for claim, d in zip(known, dispositions, strict=True):
             if d.quarantine:
-                self.inbox.quarantine(claim, d.reason)
+                source.quarantine(claim, d.reason)
             else:
-                self.inbox.archive(claim)
+                source.archive(claim)
         return dispositions
 
     def deliver(self) -> int:
-        return deliver_due(self.engine, self.sinks, self.outbox, self.settings.delivery)
+        attempted = deliver_due(self.engine, self.sinks, self.outbox, self.settings.delivery)
+        if attempted and self.scheduler.running:
+            self._schedule_retry()
+        return attempted
+
+    def _schedule_retry(self) -> None:
+        """Wake the loop when the earliest pending delivery comes due."""
+        with self.engine.connect() as conn:
+            when = conn.execute(
+                select(func.min(deliveries.c.next_attempt_at)).where(
+                    deliveries.c.state == DeliveryState.PENDING
+                )
+            ).scalar()
+        if when is not None:
+            self.scheduler.at(DELIVERY_JOB, when, lambda: None)  # the round itself delivers
 
     def recover(self) -> int:
         """Finish the claims a killed predecessor left behind."""
-        claims = self.inbox.recover()
         batch = self.settings.hub.batch_size
-        for i in range(0, len(claims), batch):
-            self.process_claims(claims[i : i + batch])
-        return len(claims)
+        total = 0
+        for source in self.sources:
+            claims = source.recover()
+            for i in range(0, len(claims), batch):
+                self.process_claims(claims[i : i + batch], source)
+            total += len(claims)
+        return total
+
+    def _claim_all(self) -> bool:
+        """One batch from every source; a source that fails is logged and passed over."""
+        busy = False
+        for source in self.sources:
+            try:
+                claims = source.claim(self.settings.hub.batch_size)
+            except Exception:  # sources report outages themselves; this is a bug, not a stop
+                log.exception("claiming from %s failed", source.name)
+                continue
+            if claims:
+                crash_point("after-claim")
+                self.process_claims(claims, source)
+                busy = True
+        return busy
+
+    def publish_status(self) -> None:
+        """Write the transports' up/down state for `cebhub status`, when it changed."""
+        entries = [e for s in self.sources for e in s.status()]
+        for sink in self.transport_sinks.values():
+            status = getattr(sink, "status", None)
+            if status is not None:
+                entries.extend(status())
+            elif hasattr(sink, "last_error"):  # AmqpOutbox
+                entry = sink_status(f"amqp-out:{sink.partner_id}", sink.partner_id, "amqp", sink)
+                if entry is not None:
+                    entries.append(entry)
+        key = [(e.name, e.up, e.last_error) for e in entries]
+        if key != self._status_written and (entries or self._status_written):
+            write_status(self.ws, entries)
+            self._status_written = key
+
+    def close(self) -> None:
+        """Drop transport connections (unacknowledged messages go back to their queue)."""
+        for source in self.sources:
+            source.close()
+        for sink in self.transport_sinks.values():
+            sink.close()
 
     def step(self) -> bool:
-        """Claim and process one batch, then deliver what is due; False when idle."""
-        claims = self.inbox.claim(self.settings.hub.batch_size)
-        if claims:
-            crash_point("after-claim")
-            self.process_claims(claims)
+        """Claim and process one batch per source, then deliver what is due; False when idle."""
+        claims = self._claim_all()
         delivered = self.deliver()
-        return bool(claims or delivered)
+        self.publish_status()
+        swept = sweep(self.engine, self.router, self.ws.root)  # clearance: 3 once delivered, waits
+        return bool(claims or delivered or swept)
 
     def run_once(self) -> None:
-        """Everything pending, until nothing is left to do now."""
-        self.recover()
-        while self.step():
-            pass
+        """Everything pending, until nothing is left to do now; each scheduled job runs once."""
+        for source in self.sources:
+            if isinstance(source, QueueSource):
+                source.wait = ONCE_QUEUE_WAIT
+        try:
+            self.recover()
+            self.scheduler.run_due(every_job=True)
+            while self.step():
+                pass
+        finally:
+            self.publish_status()
+            self.close()
 
     def run_forever(self, stop: threading.Event) -> None:
         from adapters.watch import InboxWatcher
 
         self.recover()
+        self.scheduler.start()
         watcher = InboxWatcher(self.ws.inbox, self.wakeup)
         watcher.start()
+        console = None
+        if self.settings.console.enabled:
+            from hub.console.server import ConsoleServer
+
+            console = ConsoleServer(self.ws, self.settings, self.wakeup).start()
         try:
             while not stop.is_set():
                 try:
+                    self.scheduler.run_due()
                     busy = self.step()
                 except Exception:  # keep serving other work; the error is in the log
                     log.exception("hub round failed")
@@ -126,3 +260,7 @@ class Hub:
                     self.wakeup.clear()
         finally:
             watcher.stop()
+            self.scheduler.shutdown()
+            self.close()
+            if console is not None:
+                console.stop()

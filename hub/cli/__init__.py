@@ -15,8 +15,13 @@ COMMAND_MODULES = (
     "hub.cli.partner_cmd",
     "hub.cli.run_cmd",
     "hub.cli.status_cmd",
+    "hub.cli.delivery_cmd",
     "hub.cli.keys_cmd",
     "hub.cli.validate_cmd",
+    "hub.cli.bench_cmd",
+    "hub.cli.user_cmd",
+    "hub.cli.clearance_cmd",
+    "hub.cli.devtools_cmd",
 )
 
 

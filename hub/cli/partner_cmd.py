@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from datetime import timedelta
+from pathlib import Path
 
 import tomlkit
 
@@ -38,6 +39,14 @@ def cmd_add(args: argparse.Namespace) -> int:
     partners = doc.setdefault("partners", tomlkit.table(is_super_table=True))
     if args.id in partners:
         return fail(f"partner {args.id} exists; remove it first or edit {ws.config_file}")
+    amqp_options = (args.amqp_url, args.queue, args.exchange, args.routing_key)
+    if args.transport == "amqp" and not args.amqp_url:
+        return fail("--transport amqp needs --amqp-url (e.g. amqp://user:pass@host:5672/%2F)")
+    if args.transport != "amqp" and any(o is not None for o in amqp_options):
+        return fail("--amqp-url, --queue, --exchange and --routing-key need --transport amqp")
+    sftp = _sftp_table(args)
+    if isinstance(sftp, int):
+        return sftp
     entry = tomlkit.table()
     entry.add("name", args.name or args.id)
     entry.add("role", args.role)
@@ -55,12 +64,66 @@ def cmd_add(args: argparse.Namespace) -> int:
         entry.add("allow_sha1", True)
     if args.ready != "immediate":
         entry.add("ready", args.ready)
+    if args.transport == "amqp":
+        amqp = tomlkit.table()
+        amqp.add("url", args.amqp_url)
+        if args.queue:
+            amqp.add("queue", args.queue)
+        amqp.add("exchange", args.exchange or "")
+        if args.routing_key is not None:
+            amqp.add("routing_key", args.routing_key)
+        entry.add("amqp", amqp)
+    if sftp is not None:
+        entry.add("sftp", sftp)
     partners[args.id] = entry
     config.write_document(ws, doc)
     ws.inbox_of(args.id).mkdir(parents=True, exist_ok=True)
     ws.outbox_of(args.id).mkdir(parents=True, exist_ok=True)
     print(f"partner {args.id} added ({args.role}); files go in {ws.inbox_of(args.id)}")
     return 0
+
+
+SFTP_OPTIONS = (
+    "sftp_host", "sftp_port", "sftp_user", "sftp_key", "known_hosts", "remote_dir",
+    "remote_inbox", "processed_dir", "poll_seconds", "after_pickup",
+)  # fmt: skip
+
+
+def _sftp_table(args: argparse.Namespace) -> tomlkit.items.Table | int | None:
+    """The [partners.ID.sftp] table from the --sftp-* options; an exit code when they are wrong."""
+    given = [o for o in SFTP_OPTIONS if getattr(args, o) is not None]
+    if args.transport != "sftp":
+        if given:
+            return fail(
+                "--sftp-*, --known-hosts, --remote-* and --poll-seconds need --transport sftp"
+            )
+        return None
+    missing = [o for o in ("sftp_host", "sftp_user", "sftp_key", "known_hosts") if o not in given]
+    if missing:
+        flags = ", ".join("--" + o.replace("_", "-") for o in missing)
+        return fail(f"--transport sftp needs {flags}")
+    key, known = Path(args.sftp_key).resolve(), Path(args.known_hosts).resolve()
+    if not key.is_file():
+        return fail(f"--sftp-key {key}: no such file")
+    if not known.is_file():
+        # Never fetched for the operator: a key taken unchecked from the network pins nothing.
+        return fail(
+            f"--known-hosts {known}: no such file; get the server's host key from the partner "
+            f"(or ssh-keyscan it and compare the fingerprint with theirs)"
+        )
+    table = tomlkit.table()
+    table.add("host", args.sftp_host)
+    table.add("port", args.sftp_port or 22)
+    table.add("username", args.sftp_user)
+    table.add("key_file", str(key))
+    table.add("known_hosts", str(known))
+    table.add("remote_dir", args.remote_dir or "outbox")
+    if args.processed_dir:
+        table.add("processed_dir", args.processed_dir)
+    table.add("after_pickup", args.after_pickup or "move")
+    table.add("remote_inbox", args.remote_inbox or "inbox")
+    table.add("poll_seconds", args.poll_seconds or 30.0)
+    return table
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -169,8 +232,16 @@ def cmd_expiring(args: argparse.Namespace) -> int:
         for path, cert in certs:
             if cert.not_after > horizon:
                 continue
-            # A partner only breaks if no other certificate stays valid past this one.
-            successor = any(c.not_after > cert.not_after for _, c in certs if c is not cert)
+            # A partner only breaks if no other certificate is valid when this one runs out
+            # and stays valid past it (one that starts later leaves a gap).
+            successor = next(
+                (
+                    c
+                    for _, c in certs
+                    if c is not cert and c.not_before <= cert.not_after < c.not_after
+                ),
+                None,
+            )
             rows.append(
                 {
                     "partner": partner.id,
@@ -178,7 +249,8 @@ def cmd_expiring(args: argparse.Namespace) -> int:
                     "not_after": cert.not_after.isoformat(),
                     "days_left": (cert.not_after - now).days,
                     "expired": cert.not_after < now,
-                    "successor": successor,
+                    "successor": successor is not None,
+                    "successor_key_name": successor.key_name if successor else None,
                     "file": path,
                 }
             )
@@ -191,7 +263,7 @@ def cmd_expiring(args: argparse.Namespace) -> int:
     for r in rows:
         what = "EXPIRED" if r["expired"] else f"expires in {r['days_left']} days"
         cover = (
-            "a newer certificate takes over"
+            f"certificate {r['successor_key_name']} takes over"
             if r["successor"]
             else "NO successor: messages will be rejected"
         )
@@ -213,6 +285,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--dxp-id", help="its DXP id (envelope SenderId/ReceiverId)")
     add.add_argument("--envelope", choices=["none", "dxp"], default="none")
     add.add_argument("--transport", choices=["directory", "sftp", "amqp"], default="directory")
+    add.add_argument("--amqp-url", help="amqp: broker URL, amqp://user:pass@host:5672/vhost")
+    add.add_argument("--queue", help="amqp: queue the hub consumes (the partner's messages)")
+    add.add_argument("--exchange", help="amqp: exchange the hub publishes to (default: '')")
+    add.add_argument("--routing-key", help="amqp: routing key of what the hub publishes")
+    add.add_argument("--sftp-host", help="sftp: the partner's server")
+    add.add_argument("--sftp-port", type=int, help="sftp: port (default 22)")
+    add.add_argument("--sftp-user", help="sftp: user the hub logs in as")
+    add.add_argument("--sftp-key", metavar="FILE", help="sftp: the hub's private key file")
+    add.add_argument(
+        "--known-hosts", metavar="FILE",
+        help="sftp: known_hosts with the server's host key (pinned, never added to)",
+    )  # fmt: skip
+    add.add_argument("--remote-dir", help="sftp: folder the hub pulls from (default outbox)")
+    add.add_argument("--remote-inbox", help="sftp: folder the hub pushes to (default inbox)")
+    add.add_argument("--processed-dir", help="sftp: where pulled files go (default processed)")
+    add.add_argument("--poll-seconds", type=float, help="sftp: poll interval (default 30)")
+    add.add_argument(
+        "--after-pickup", choices=["move", "delete"],
+        help="sftp: move pulled files to the processed folder (default) or delete them",
+    )  # fmt: skip
     add.add_argument(
         "--signature", choices=[s.value for s in SignaturePolicy], default="required",
         help="signature policy for its messages (default: required)",

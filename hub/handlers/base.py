@@ -5,17 +5,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Connection, Row, Table, and_, insert, select, update
 
 from hub.codes import Status
 from hub.config import Partner
-from hub.constants import APP_TYPE_CHANGE, APP_TYPE_DELETE, APP_TYPE_NEW
+from hub.constants import (
+    APP_STATUS_DECLARE,
+    APP_STATUS_TEMPORARY,
+    APP_TYPE_CHANGE,
+    APP_TYPE_DELETE,
+    APP_TYPE_NEW,
+)
 from hub.errors import RecordRejected
 from hub.messages.records import Record
 from hub.messages.types import MessageType
 from hub.store.states import RecordState
+
+if TYPE_CHECKING:
+    from hub.routing import Router
 
 
 @dataclass
@@ -26,6 +35,7 @@ class ApplyContext:
     message_id: int
     partner: Partner
     now: datetime
+    router: Router | None = None  # for handlers whose effects send receipts or route (lists)
 
 
 @dataclass
@@ -42,6 +52,11 @@ class Handler(Protocol):
     msg_type: MessageType
 
     def apply(self, ctx: ApplyContext, record: Record) -> RecordOutcome: ...
+
+
+def is_temporary(record: Record) -> bool:
+    """appStatus 1 (暂存): saved, not declared; answered with receipt status 1 only."""
+    return record.get("appStatus") == APP_STATUS_TEMPORARY
 
 
 # A guard looks at the stored row of a change or delete and raises RecordRejected to refuse it.
@@ -137,6 +152,9 @@ class KeyedRecordHandler:
         outcome = RecordOutcome(
             accepted=True, record_id=record_id, receipt_keys=self.receipt_keys(record)
         )
+        if is_temporary(record):  # saved, not declared: nothing goes on to customs' checks
+            outcome.statuses.append((Status.TEMPORARY, "暂存"))
+            return outcome
         outcome.statuses.append((Status.DECLARING, info))
         outcome.statuses.append((Status.ACCEPTED, "海关入库: stored, logic checks passed"))
         return outcome
@@ -145,9 +163,9 @@ class KeyedRecordHandler:
         values = {
             "guid": record.get("guid"),
             "state": RecordState.ACTIVE,
-            "app_status": record.get("appStatus") or "2",
+            "app_status": record.get("appStatus") or APP_STATUS_DECLARE,
             "app_time": record.get("appTime"),
-            "return_status": Status.ACCEPTED,
+            "return_status": Status.TEMPORARY if is_temporary(record) else Status.ACCEPTED,
             "partner_id": ctx.partner.id,
             "message_id": ctx.message_id,
             "updated_at": ctx.now,

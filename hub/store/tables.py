@@ -184,3 +184,6 @@ entries = Table(
     Column("bill_no", String(37)),
     UniqueConstraint("operator_code", "cop_no", name="ux_entries_key"),
 )
+
+import hub.clearance.tables  # noqa: E402  (lists, list log, guarantees, tax bills)
+import hub.console.tables  # noqa: E402, F401  (console users, tokens, audit join metadata)

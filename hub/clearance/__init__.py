@@ -1,0 +1,1 @@
+"""The clearance engine: the declaration-list lifecycle, electronic and manual review."""

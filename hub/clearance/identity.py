@@ -1,0 +1,78 @@
+"""Buyer identity: the GB 11643 resident-ID check and the real-name registry behind an interface."""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy import Connection, delete, insert, select
+from stdnum.cn import ric
+from stdnum.exceptions import (
+    InvalidChecksum,
+    InvalidComponent,
+    InvalidFormat,
+    InvalidLength,
+    ValidationError,
+)
+
+from hub.clearance.tables import identities
+
+
+def id_number_problem(number: str) -> str | None:
+    """Why `number` is not a valid GB 11643 resident ID, or None if it is."""
+    try:
+        ric.validate(number)
+    except InvalidLength:
+        return f"ID number {number!r} is not 18 characters"
+    except InvalidFormat:
+        return f"ID number {number!r} must be 17 digits and a check character"
+    except InvalidChecksum:
+        return f"ID number {number!r} fails the MOD 11-2 check digit"
+    except InvalidComponent:
+        return f"ID number {number!r} has no real birth date or region"
+    except ValidationError:
+        return f"ID number {number!r} is not a valid resident ID"
+    return None
+
+
+class RealNameRegistry(Protocol):
+    """Answers who an ID number belongs to; a real verification service fits behind this."""
+
+    def name_of(self, conn: Connection, id_number: str) -> str | None: ...
+
+
+class StoredRegistry:
+    """The registry kept in the `identities` table (`cebhub identity import CSV`)."""
+
+    def name_of(self, conn: Connection, id_number: str) -> str | None:
+        return conn.execute(
+            select(identities.c.name).where(identities.c.id_number == id_number)
+        ).scalar()
+
+
+REGISTRY: RealNameRegistry = StoredRegistry()
+
+
+def import_csv(conn: Connection, path: Path, now: datetime) -> int:
+    """Load `id-number,name` rows (a header row is skipped); returns how many were stored."""
+    rows: dict[str, str] = {}
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        for record in csv.reader(fh):
+            if len(record) < 2 or not record[0].strip():
+                continue
+            number, name = record[0].strip().upper(), record[1].strip()
+            if number.lower() in ("id", "id_number", "id-number", "idnumber"):
+                continue
+            rows[number] = name
+    if rows:
+        conn.execute(delete(identities).where(identities.c.id_number.in_(list(rows))))
+        conn.execute(
+            insert(identities),
+            [
+                {"id_number": n, "name": m, "source": path.name[:64], "updated_at": now}
+                for n, m in rows.items()
+            ],
+        )
+    return len(rows)

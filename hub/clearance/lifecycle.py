@@ -1,0 +1,294 @@
+"""The only thing that moves a list: state, operation log, CEB622 receipts and routing together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import Connection, Row, insert, select, update
+
+from hub.clearance import guarantee
+from hub.clearance.states import COUNTED, RECEIPT_STATUS, TRANSITIONS, Authority, ListState
+from hub.clearance.tables import list_log, lists, tax_bills
+from hub.clock import stamp8
+from hub.codes import LIST_DECLARED
+from hub.config import Role, Settings
+from hub.errors import RecordRejected
+from hub.messages.receipts import ReceiptEntry, build_receipt
+from hub.messages.types import LIST
+from hub.routing import Router
+from hub.store.states import DeliveryState
+from hub.store.tables import deliveries, messages, receipts
+from hub.workspace import Workspace
+
+TAX_VOIDED = "3"  # CEB816 tax bill status: voided on return or cancellation
+DECIDING_ROLES = {Role.CUSTOMS: Authority.CUSTOMS, Role.INSPECTION: Authority.INSPECTION}
+
+
+class TransitionRefused(RecordRejected):
+    """A move the transition table does not allow; carries the list's "state" code."""
+
+
+@dataclass
+class Desk:
+    """What a transition needs: the open transaction, the router, the time and who acts."""
+
+    conn: Connection
+    router: Router
+    now: datetime
+    actor: str
+    root: Path | None = None  # the workspace, for workspace-relative reference files
+
+    @property
+    def settings(self) -> Settings:
+        return self.router.settings
+
+    def path(self, name: str) -> Path:
+        """A workspace-relative file; without a known workspace, $CEBHUB_HOME or the cwd's."""
+        p = Path(name)
+        if p.is_absolute():
+            return p
+        return (self.root or Workspace.locate().root) / p
+
+
+def get(conn: Connection, list_id: int) -> Row:
+    return conn.execute(select(lists).where(lists.c.id == list_id)).one()
+
+
+def find(
+    conn: Connection,
+    *,
+    pre_no: str | None = None,
+    cop_no: str | None = None,
+    invt_no: str | None = None,
+    agent_code: str | None = None,
+) -> Row | None:
+    """A list by preNo, invtNo or copNo (optionally of one agent)."""
+    q = select(lists)
+    if pre_no:
+        q = q.where(lists.c.pre_no == pre_no)
+    elif invt_no:
+        q = q.where(lists.c.invt_no == invt_no)
+    elif cop_no:
+        q = q.where(lists.c.cop_no == cop_no)
+    else:
+        return None
+    if agent_code:
+        q = q.where(lists.c.agent_code == agent_code)
+    return conn.execute(q.order_by(lists.c.id).limit(1)).first()
+
+
+def move(
+    desk: Desk,
+    row: Row,
+    to: ListState,
+    *,
+    info: str = "",
+    code: str | None = None,
+    reason_code: str | None = None,
+    values: dict | None = None,
+) -> Row:
+    """Move a list to `to`: state, log row, receipt (to the agent and subscribers) at once.
+
+    `code` overrides the returnStatus the receipt carries (a limit's negative code); states
+    without a CEB622 status send none. Leaving the counted states gives the tax back.
+    """
+    before = ListState(row.state) if row.state else None
+    if to not in TRANSITIONS.get(before, frozenset()):
+        raise TransitionRefused(
+            LIST_DECLARED,
+            f"list {row.cop_no} is {before or 'new'}; it cannot become {to}",
+        )
+    status = code or RECEIPT_STATUS.get(to)
+    changes = dict(values or {})
+    if before in COUNTED and to not in COUNTED:
+        _give_back(desk, row, f"list {row.pre_no} {to}")
+    if to == ListState.RELEASED:
+        changes["released_at"] = desk.now
+    desk.conn.execute(
+        update(lists)
+        .where(lists.c.id == row.id)
+        .values(
+            state=to,
+            updated_at=desk.now,
+            **({"return_status": status} if status else {}),
+            **({"return_info": info} if info else {}),
+            **changes,
+        )
+    )
+    log(desk, row.id, before, to, status, info, reason_code)
+    row = get(desk.conn, row.id)
+    if status:
+        send_receipt(desk, row, status, info or to.value)
+    return row
+
+
+def log(
+    desk: Desk,
+    list_id: int,
+    before: ListState | str | None,
+    to: ListState | str,
+    code: str | None,
+    reason: str,
+    reason_code: str | None = None,
+) -> None:
+    """One operation-log row (also used for a decision recorded without a move)."""
+    desk.conn.execute(
+        insert(list_log).values(
+            list_id=list_id,
+            at=desk.now,
+            actor=desk.actor[:64],
+            from_state=str(before) if before else None,
+            to_state=str(to),
+            code=code,
+            reason_code=reason_code,
+            reason=reason,
+        )
+    )
+
+
+def receipt_keys(row: Row) -> dict[str, str]:
+    return {
+        "customsCode": row.customs_code or "",
+        "ebpCode": row.ebp_code,
+        "ebcCode": row.ebc_code,
+        "agentCode": row.agent_code,
+        "copNo": row.cop_no,
+        "preNo": row.pre_no or "",
+        "invtNo": row.invt_no or "",
+    }
+
+
+def send_receipt(desk: Desk, row: Row, status: str, info: str) -> None:
+    """A CEB622 for one list to its agent and to the subscribers that want receipts."""
+    entry = ReceiptEntry(status, info, receipt_keys(row), guid=row.guid)
+    receipt = build_receipt(LIST, [entry], when=desk.now)
+    desk.conn.execute(
+        insert(receipts).values(
+            guid=receipt.guid,
+            msg_type=receipt.msg_type,
+            partner_id=row.partner_id,
+            message_id=row.message_id,
+            record_table="lists",
+            record_id=row.id,
+            record_key=f"{row.agent_code}|{row.cop_no}"[:128],
+            record_guid=row.guid,
+            return_status=status,
+            return_info=entry.return_info[:4000],
+            returned_at=desk.now,
+        )
+    )
+    settings = desk.settings
+    for partner_id in [row.partner_id, *(row.subscribers or [])]:
+        partner = settings.partner(partner_id)
+        if partner is None:  # removed since: the receipts row still records the answer
+            continue
+        desk.router._enqueue(
+            desk.conn,
+            partner,
+            "receipt",
+            receipt.msg_type,
+            receipt.guid,
+            receipt.body,
+            row.message_id,
+            desk.now,
+            Router.envelope_receiver(partner),
+        )
+
+
+# ---------------------------------------------------------------- numbers
+
+
+def pre_no_for(list_id: int, now: datetime) -> str:
+    """18 characters in the e-port's form: B + declaration date + 9-digit serial."""
+    return f"B{stamp8(now)}{list_id % 10**9:09d}"
+
+
+def invt_no_for(row: Row, now: datetime) -> str:
+    """Spec §2.7: customs district (4) + year (4) + I + 9-digit serial."""
+    district = (row.customs_code or "0000")[:4].rjust(4, "0")
+    return f"{district}{stamp8(now)[:4]}I{row.id % 10**9:09d}"
+
+
+# ---------------------------------------------------------------- routing
+
+
+def authorities(settings: Settings) -> list[str]:
+    """The authorities lists are routed to; the hub itself stands in for customs if none."""
+    found = {
+        DECIDING_ROLES[p.role].value
+        for p in settings.route_targets(LIST.root)
+        if p.role in DECIDING_ROLES
+    }
+    return sorted(found) or [Authority.CUSTOMS.value]
+
+
+def route(desk: Desk, row: Row) -> bool:
+    """Route the list's message to customs / inspection; False when there is nobody to send to.
+
+    Lists of one message share one routed copy (the message exactly as signed).
+    """
+    targets = [p for p in desk.settings.route_targets(LIST.root) if p.id != row.partner_id]
+    desk.conn.execute(
+        update(lists)
+        .where(lists.c.id == row.id)
+        .values(
+            route_message_id=row.message_id if targets else None,
+            routed_to=authorities(desk.settings),
+            decisions={},
+        )
+    )
+    if not targets:
+        return False
+    msg = desk.conn.execute(
+        select(messages.c.guid, messages.c.body).where(messages.c.id == row.message_id)
+    ).one()
+    for partner in targets:
+        sent = desk.conn.execute(
+            select(deliveries.c.id).where(
+                deliveries.c.partner_id == partner.id,
+                deliveries.c.kind == "route",
+                deliveries.c.message_id == row.message_id,
+            )
+        ).first()
+        if sent is None:
+            desk.router._enqueue(
+                desk.conn,
+                partner,
+                "route",
+                LIST.root,
+                msg.guid or str(row.message_id),
+                msg.body,
+                row.message_id,
+                desk.now,
+                Router.envelope_receiver(partner),
+            )
+    return True
+
+
+def route_delivered(conn: Connection, row: Row) -> bool:
+    """Every routed copy of the list's message has been written to its endpoint."""
+    if row.route_message_id is None:
+        return True
+    states = conn.execute(
+        select(deliveries.c.state).where(
+            deliveries.c.kind == "route", deliveries.c.message_id == row.route_message_id
+        )
+    ).scalars()
+    return all(s == DeliveryState.DELIVERED for s in states)
+
+
+# ---------------------------------------------------------------- tax held on the guarantee
+
+
+def _give_back(desk: Desk, row: Row, note: str) -> None:
+    held = (row.tax or Decimal(0)) - (row.refunded_tax or Decimal(0))
+    if row.assure_code and held > 0:
+        guarantee.restore(desk.conn, row.assure_code, held, row.id, desk.now, note)
+    desk.conn.execute(
+        update(tax_bills)
+        .where(tax_bills.c.list_id == row.id)
+        .values(status=TAX_VOIDED, updated_at=desk.now)
+    )

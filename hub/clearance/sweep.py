@@ -1,0 +1,75 @@
+"""The clearance sweep the runner calls each round: 2 → 3 once delivered, and waits that ran out."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine, or_, select
+
+from hub.clearance.lifecycle import Desk, get, move, route_delivered
+from hub.clearance.review import review
+from hub.clearance.states import ListState
+from hub.clearance.tables import lists
+from hub.clock import utcnow
+from hub.routing import Router
+
+log = logging.getLogger(__name__)
+
+CHUNK = 100  # lists per transaction; each list in its own savepoint
+
+
+def sweep(engine: Engine, router: Router, root: Path | None = None) -> int:
+    """Move what time or a delivery has unblocked; returns how many lists were looked at."""
+    now = utcnow()
+    deadline = now - timedelta(seconds=router.settings.clearance.wait_seconds)
+    with engine.connect() as conn:
+        declared = (
+            conn.execute(
+                select(lists.c.id).where(lists.c.state == ListState.DECLARED).order_by(lists.c.id)
+            )
+            .scalars()
+            .all()
+        )
+        overdue = (
+            conn.execute(
+                select(lists.c.id)
+                .where(
+                    lists.c.state == ListState.SENT,
+                    or_(lists.c.waiting_since.is_(None), lists.c.waiting_since <= deadline),
+                )
+                .order_by(lists.c.id)
+            )
+            .scalars()
+            .all()
+        )
+    done = 0
+    for ids, step in ((declared, _sent), (overdue, _review)):
+        for start in range(0, len(ids), CHUNK):
+            with engine.begin() as conn:
+                desk = Desk(conn, router, utcnow(), actor="hub", root=root)
+                for list_id in ids[start : start + CHUNK]:
+                    try:
+                        with conn.begin_nested():
+                            done += step(desk, list_id)
+                    except Exception:  # one bad list must not hold up the others
+                        log.exception("clearance sweep failed for list %s", list_id)
+    return done
+
+
+def _sent(desk: Desk, list_id: int) -> int:
+    row = get(desk.conn, list_id)
+    if row.state != ListState.DECLARED or not route_delivered(desk.conn, row):
+        return 0
+    row = move(desk, row, ListState.SENT, info="发送海关成功")
+    review(desk, row)
+    return 1
+
+
+def _review(desk: Desk, list_id: int) -> int:
+    row = get(desk.conn, list_id)
+    if row.state != ListState.SENT:
+        return 0
+    after = review(desk, row)
+    return int(after.state != ListState.SENT)

@@ -1,0 +1,167 @@
+"""Declaration lists (CEB621): stored under (agentCode, copNo) and handed to the clearance lifecycle."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from lxml import etree
+from sqlalchemy import Connection, insert, select, update
+
+from hub import xmlsafe
+from hub.clearance import actions
+from hub.clearance.lifecycle import Desk, get, pre_no_for, receipt_keys
+from hub.clearance.states import EDITABLE, ListState
+from hub.clearance.tables import lists
+from hub.clearance.tax import dutiable_value
+from hub.codes import LIST_DECLARED, LIST_INVALID, Status
+from hub.constants import APP_STATUS_DECLARE, APP_TYPE_CHANGE, APP_TYPE_DELETE, APP_TYPE_NEW
+from hub.errors import RecordRejected
+from hub.handlers.base import ApplyContext, RecordOutcome
+from hub.messages.records import Record, subscriptions_of
+from hub.messages.types import LIST
+from hub.store.tables import messages
+
+RECEIPT_SUBSCRIPTIONS = ("ALL", "RET")  # BaseSubscribe statuses that want receipts
+
+
+def list_columns(record: Record) -> dict[str, Any]:
+    goods = sum((Decimal(x.get("totalPrice") or "0") for x in record.lines), Decimal(0))
+    return {
+        "guid": record.get("guid"),
+        "app_status": record.get("appStatus") or "1",
+        "app_time": record.get("appTime"),
+        "head": record.head,
+        "lines": record.lines,
+        "ebp_code": record.get("ebpCode"),
+        "ebc_code": record.get("ebcCode"),
+        "order_no": record.get("orderNo"),
+        "logistics_code": record.get("logisticsCode"),
+        "logistics_no": record.get("logisticsNo"),
+        "assure_code": record.get("assureCode"),
+        "customs_code": record.get("customsCode"),
+        "buyer_id_number": record.get("buyerIdNumber"),
+        "buyer_name": record.get("buyerName"),
+        "trade_mode": record.get("tradeMode"),
+        "goods_value": goods,
+        "dutiable_value": dutiable_value(record.head, record.lines),
+    }
+
+
+class InventoryHandler:
+    """appType 1 saves or declares, 2 changes and 3 deletes a list while temporary or returned."""
+
+    msg_type = LIST
+
+    def __init__(self) -> None:
+        self._subscribers: tuple[int, list[str]] | None = None  # (message_id, partner ids)
+
+    def apply(self, ctx: ApplyContext, record: Record) -> RecordOutcome:
+        assert ctx.router is not None, "lists need the router to answer and route"
+        desk = Desk(ctx.conn, ctx.router, ctx.now, actor=ctx.partner.id)
+        key = f"agentCode {record.get('agentCode')}, copNo {record.get('copNo')}"
+        if not record.get("copNo"):
+            raise RecordRejected(
+                LIST_INVALID, "copNo is required: receipts and the hub key lists by it"
+            )
+        app_type = record.get("appType") or APP_TYPE_NEW
+        row = ctx.conn.execute(
+            select(lists).where(
+                lists.c.agent_code == record.get("agentCode"),
+                lists.c.cop_no == record.get("copNo"),
+            )
+        ).first()
+        live = row is not None and row.state != ListState.DELETED
+        if app_type == APP_TYPE_NEW:
+            if live:
+                raise RecordRejected(
+                    LIST_DECLARED, f"list {key} exists ({row.state}); send appType 2 to change it"
+                )
+        elif app_type in (APP_TYPE_CHANGE, APP_TYPE_DELETE):
+            if not live:
+                raise RecordRejected(
+                    LIST_INVALID, f"list {key} not found: appType {app_type} needs one"
+                )
+            if ListState(row.state) not in EDITABLE:
+                raise RecordRejected(
+                    LIST_DECLARED,
+                    f"list {key} is {row.state}; it may change only while temporary or returned",
+                )
+            if record.get("appTime") < row.app_time:
+                raise RecordRejected(
+                    LIST_INVALID,
+                    f"appTime {record.get('appTime')} is older than the stored version's "
+                    f"{row.app_time}; message ignored",
+                )
+        else:
+            raise RecordRejected(LIST_INVALID, f"appType {app_type!r} is not 1, 2 or 3")
+        if app_type == APP_TYPE_DELETE:
+            row = actions.delete(desk, row)
+            outcome = RecordOutcome(accepted=True, record_id=row.id, receipt_keys=receipt_keys(row))
+            outcome.statuses.append((Status.DECLARING, f"删除申报成功[{record.get('guid')}]"))
+            return outcome
+        row = self._store(ctx, record, row)
+        if record.get("appStatus") == APP_STATUS_DECLARE:
+            actions.declare(desk, row)
+        else:
+            actions.save(desk, row)
+        # The lifecycle has answered with CEB622 receipts and routed the list itself; the
+        # pipeline must neither answer again nor copy the message (a temporary list stays here).
+        return RecordOutcome(accepted=False, record_id=row.id)
+
+    def _store(self, ctx: ApplyContext, record: Record, row) -> Any:
+        values = {
+            **list_columns(record),
+            "partner_id": ctx.partner.id,
+            "message_id": ctx.message_id,
+            "updated_at": ctx.now,
+            "subscribers": self._subscribers_of(ctx),
+            "waiting_since": None,
+            "waiting_for": None,
+        }
+        if row is not None:
+            ctx.conn.execute(update(lists).where(lists.c.id == row.id).values(**values))
+            return get(ctx.conn, row.id)
+        result = ctx.conn.execute(
+            insert(lists).values(
+                agent_code=record.get("agentCode"),
+                cop_no=record.get("copNo"),
+                state="",
+                created_at=ctx.now,
+                refunded_value=0,
+                refunded_tax=0,
+                **values,
+            )
+        )
+        list_id = result.inserted_primary_key[0]
+        ctx.conn.execute(
+            update(lists).where(lists.c.id == list_id).values(pre_no=pre_no_for(list_id, ctx.now))
+        )
+        return get(ctx.conn, list_id)
+
+    def _subscribers_of(self, ctx: ApplyContext) -> list[str]:
+        """Partners named by the message's BaseSubscribe for receipts (read once per message)."""
+        if self._subscribers is None or self._subscribers[0] != ctx.message_id:
+            self._subscribers = (ctx.message_id, _subscribers(ctx.conn, ctx))
+        return self._subscribers[1]
+
+
+def _subscribers(conn: Connection, ctx: ApplyContext) -> list[str]:
+    body = conn.execute(select(messages.c.body).where(messages.c.id == ctx.message_id)).scalar()
+    if not body or b"BaseSubscribe" not in body:
+        return []
+    hub = ctx.router.settings.hub
+    root: etree._Element = xmlsafe.parse(
+        body, max_bytes=hub.max_message_bytes, max_depth=hub.max_depth
+    )
+    by_dxp = {p.dxp_id: p.id for p in ctx.router.settings.partners.values() if p.dxp_id}
+    return [
+        by_dxp[s.dxp_address]
+        for s in subscriptions_of(root)
+        if s.status in RECEIPT_SUBSCRIPTIONS
+        and s.dxp_address in by_dxp
+        and by_dxp[s.dxp_address] != ctx.partner.id
+    ]
+
+
+INVENTORY_HANDLER = InventoryHandler()

@@ -1,0 +1,235 @@
+"""Waiting for documents, batch declaration, modify/delete rules, cancellation and refund."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy import select, update
+
+from hub.clearance.tables import lists, tax_bills
+from hub.generator import DEMO_PARTIES, cancel_message, make_purchases, refund_message
+from tests.clearance_support import (
+    balance,
+    configure,
+    db,
+    declare_purchase,
+    list_receipts,
+    log_of,
+    purchase,
+    run,
+    send_documents,
+    send_list,
+    set_guarantee,
+    submit,
+    the_list,
+    year_total,
+)
+from tests.helpers import cli, receipt_entries
+from tests.helpers import statuses as statuses_of
+
+GUARANTEE = Decimal("10000")
+
+
+def codes(ws, p) -> list[str]:
+    return [s for s, _ in list_receipts(ws, p.cop_no)]
+
+
+def test_a_list_before_its_documents_is_reviewed_when_the_last_one_arrives(hub_ws, keys):
+    set_guarantee(hub_ws, GUARANTEE)
+    p = purchase(61)
+    send_list(hub_ws, keys, [p])
+    run(hub_ws)
+    run(hub_ws)
+    row = the_list(hub_ws, p.cop_no)
+    assert row.state == "sent" and "order" in row.waiting_for and "waybill" in row.waiting_for
+    send_documents(hub_ws, keys, [p], waybill=False)
+    run(hub_ws)
+    row = the_list(hub_ws, p.cop_no)
+    assert row.state == "sent" and row.waiting_for.startswith("waybill")
+    send_documents(hub_ws, keys, [p], order=False, payment=False)
+    run(hub_ws)
+    assert codes(hub_ws, p) == ["2", "3", "120", "399", "800", "899"]
+
+
+def test_a_list_whose_documents_never_come_is_returned_for_reason_2_after_the_wait(hub_ws, keys):
+    set_guarantee(hub_ws, GUARANTEE)
+    configure(hub_ws, wait_seconds=600)
+    p = purchase(62)
+    send_documents(hub_ws, keys, [p], payment=False)
+    send_list(hub_ws, keys, [p])
+    run(hub_ws)
+    run(hub_ws)
+    assert the_list(hub_ws, p.cop_no).state == "sent"
+    # Ten minutes pass (the clock is not ours to move, so the list's wait started earlier).
+    since = the_list(hub_ws, p.cop_no).waiting_since
+    with db(hub_ws).begin() as conn:
+        conn.execute(
+            update(lists)
+            .where(lists.c.cop_no == p.cop_no)
+            .values(waiting_since=since - timedelta(seconds=601))
+        )
+    run(hub_ws)
+    assert codes(hub_ws, p) == ["2", "3", "100"]
+    info = list_receipts(hub_ws, p.cop_no)[-1][1]
+    assert info.startswith("[R2] three orders do not match: payment")
+    assert "not received within 600 s" in info
+    assert log_of(hub_ws, p.cop_no)[-1].reason_code == "R2"
+    assert balance(hub_ws) == GUARANTEE
+
+
+def test_batch_declare_of_500_temporary_lists_in_one_command(hub_ws, keys):
+    set_guarantee(hub_ws, "10000000")
+    bought = make_purchases(500, seed=63)
+    for start in range(0, 500, 100):
+        chunk = bought[start : start + 100]
+        send_documents(hub_ws, keys, chunk)
+        send_list(hub_ws, keys, chunk, app_status="1")
+    run(hub_ws)
+    out = hub_ws.root / "declare.json"
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert cli(hub_ws, "declare", "--json", *(p.cop_no for p in bought)) == 0
+    out.write_text(buf.getvalue())
+    results = json.loads(buf.getvalue())
+    assert len(results) == 500 and all(r["state"] == "declared" for r in results)
+    run(hub_ws)
+    with db(hub_ws).connect() as conn:
+        states = conn.execute(select(lists.c.state)).scalars().all()
+    assert states == ["closed"] * 500
+    closed = [e for e in receipt_entries(hub_ws.outbox_of("agent"), "CEB622Message")]
+    assert sum(e.status == "899" for e in closed) == 500
+
+
+def test_modify_and_delete_only_while_temporary_or_returned(hub_ws, keys):
+    set_guarantee(hub_ws, GUARANTEE)
+    p = purchase(64)
+    send_documents(hub_ws, keys, [p])
+    send_list(hub_ws, keys, [p], app_status="1")
+    run(hub_ws)
+    send_list(hub_ws, keys, [p], app_status="1", app_type="2")  # modify while temporary
+    run(hub_ws)
+    assert codes(hub_ws, p) == ["1", "1"]
+    send_list(hub_ws, keys, [p], app_status="2", app_type="2")  # modify and declare
+    run(hub_ws)
+    run(hub_ws)
+    assert the_list(hub_ws, p.cop_no).state == "closed"
+    send_list(hub_ws, keys, [p], app_status="1", app_type="2")
+    send_list(hub_ws, keys, [p], app_status="1", app_type="3")
+    run(hub_ws)
+    refused = [
+        e for e in receipt_entries(hub_ws.outbox_of("agent"), "CEB622Message")
+        if e.status == "-621004"
+    ]  # fmt: skip
+    assert len(refused) == 2 and "closed" in refused[0].info
+    q = purchase(65)
+    send_list(hub_ws, keys, [q], app_status="1")
+    run(hub_ws)
+    send_list(hub_ws, keys, [q], app_status="1", app_type="3")
+    run(hub_ws)
+    assert the_list(hub_ws, q.cop_no).state == "deleted"
+    assert "删除申报成功" in receipt_entries(hub_ws.outbox_of("agent"), "CEB622Message")[-1].info
+    r = purchase(66)
+    send_list(hub_ws, keys, [r], app_status="1")
+    run(hub_ws)
+    assert cli(hub_ws, "list-delete", r.cop_no) == 0
+    assert the_list(hub_ws, r.cop_no).state == "deleted"
+    assert cli(hub_ws, "declare", r.cop_no) == 0  # a deleted list's copNo may be declared anew
+
+
+def _accepted(ws, p):
+    row = the_list(ws, p.cop_no)
+    return replace(p, pre_no=row.pre_no, invt_no=row.invt_no)
+
+
+def test_cancelling_a_released_list_gives_back_tax_and_quota(hub_ws, keys):
+    set_guarantee(hub_ws, GUARANTEE)
+    p = purchase(67)
+    declare_purchase(hub_ws, keys, p)
+    assert balance(hub_ws) < GUARANTEE
+    submit(
+        hub_ws,
+        "agent",
+        cancel_message([_accepted(hub_ws, p)], DEMO_PARTIES, sign=keys["agent"].sign),
+    )
+    run(hub_ws)
+    assert statuses_of(hub_ws.outbox_of("agent"), "CEB624Message") == ["2", "399"]
+    row = the_list(hub_ws, p.cop_no)
+    assert row.state == "cancelled"
+    assert balance(hub_ws) == GUARANTEE
+    assert year_total(hub_ws, p.buyer.id_number) == 0
+    with db(hub_ws).connect() as conn:
+        assert conn.execute(select(tax_bills.c.status)).scalar() == "3"
+    last = log_of(hub_ws, p.cop_no)[-1]
+    assert (last.from_state, last.to_state) == ("closed", "cancelled")
+    # Twice is refused: the state no longer allows it.
+    submit(
+        hub_ws,
+        "agent",
+        cancel_message([_accepted(hub_ws, p)], DEMO_PARTIES, sign=keys["agent"].sign),
+    )
+    run(hub_ws)
+    assert statuses_of(hub_ws.outbox_of("agent"), "CEB624Message")[-1] == "-623005"
+
+
+def test_a_partial_refund_gives_back_its_share_and_no_more_than_was_declared(hub_ws, keys):
+    set_guarantee(hub_ws, GUARANTEE)
+    p = purchase(68, lines=2)
+    p = replace(p, lines=tuple(replace(x, qty=Decimal(2)) for x in p.lines))
+    declare_purchase(hub_ws, keys, p)
+    row = the_list(hub_ws, p.cop_no)
+    assert row.state == "closed"
+    sign = keys["agent"].sign
+    one = {p.order_no: {1: Decimal(1)}}
+    submit(
+        hub_ws,
+        "agent",
+        refund_message([_accepted(hub_ws, p)], DEMO_PARTIES, quantities=one, sign=sign),
+    )
+    run(hub_ws)
+    assert statuses_of(hub_ws.outbox_of("agent"), "CEB626Message") == ["2", "399"]
+    with db(hub_ws).connect() as conn:
+        bill = conn.execute(select(tax_bills)).one()
+    line1 = next(x for x in bill.lines if x["gnum"] == "1")
+    tax_back = ((Decimal(line1["valueAddedTax"]) + Decimal(line1["consumptionTax"])) / 2).quantize(
+        Decimal("0.01")
+    )
+    value_back = (Decimal(line1["taxPrice"]) / 2).quantize(Decimal("0.01"))
+    assert balance(hub_ws) == GUARANTEE - row.tax + tax_back
+    assert year_total(hub_ws, p.buyer.id_number) == row.dutiable_value - value_back
+    assert the_list(hub_ws, p.cop_no).state == "refunded"
+    two = {p.order_no: {1: Decimal(2)}}  # 1 returned already: 2 more is over the 2 declared
+    submit(
+        hub_ws,
+        "agent",
+        refund_message([_accepted(hub_ws, p)], DEMO_PARTIES, quantities=two, sign=sign),
+    )
+    run(hub_ws)
+    assert statuses_of(hub_ws.outbox_of("agent"), "CEB626Message")[-1] == "-625002"
+    assert balance(hub_ws) == GUARANTEE - row.tax + tax_back
+
+
+def test_a_refund_after_thirty_days_is_refused(hub_ws, keys):
+    set_guarantee(hub_ws, GUARANTEE)
+    p = purchase(69)
+    declare_purchase(hub_ws, keys, p)
+    released = the_list(hub_ws, p.cop_no).released_at
+    with db(hub_ws).begin() as conn:
+        conn.execute(
+            update(lists)
+            .where(lists.c.cop_no == p.cop_no)
+            .values(released_at=released - timedelta(days=31))
+        )
+    submit(
+        hub_ws,
+        "agent",
+        refund_message([_accepted(hub_ws, p)], DEMO_PARTIES, sign=keys["agent"].sign),
+    )
+    run(hub_ws)
+    [entry] = receipt_entries(hub_ws.outbox_of("agent"), "CEB626Message")
+    assert entry.status == "-625001" and "over 30 days" in entry.info

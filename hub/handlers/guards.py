@@ -12,8 +12,8 @@ from hub.messages.types import MessageType
 from hub.store import tables
 
 LISTS_TABLE = "lists"
-# List states in which the list is still the agent's to edit: the linked records may change.
-OPEN_LIST_STATES = ("temporary", "returned", "deleted")
+# List states that no longer bind the linked records: still the agent's to edit, or withdrawn.
+OPEN_LIST_STATES = ("temporary", "returned", "deleted", "cancelled")
 _NEEDED = ("ebp_code", "order_no", "logistics_code", "logistics_no", "state")
 
 

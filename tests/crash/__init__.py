@@ -1,0 +1,1 @@
+"""Crash-consistency: a real `cebhub run` killed again and again loses and duplicates nothing."""

@@ -8,6 +8,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -54,11 +55,7 @@ class Claim:
 
 
 def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _fsync_path(path)
 
 
 class DirectoryInbox:
@@ -170,24 +167,72 @@ class DirectoryInbox:
 
 
 class DirectoryOutbox:
-    """Writes delivery files into outbox/<partner>/: temp name, fsync, rename."""
+    """Writes delivery files into outbox/<partner>/: temp names first, then one durable batch.
+
+    `deliver` only writes a temp file; `flush` makes the round's files durable together (their
+    fsyncs overlap, so the disk commits them in a few journal flushes rather than one each),
+    then renames them into place and syncs each folder once. A partner never sees a name whose
+    contents are not on disk.
+    """
 
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
-        self._touched: set[Path] = set()
+        self._folders: set[Path] = set()  # outbox folders known to exist
+        self._staged: list[tuple[Path, Path]] = []  # (temp file, final name)
 
     def deliver(self, partner_id: str, file_name: str, body: bytes) -> None:
         folder = self.ws.outbox_of(partner_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{file_name}.tmp"
-        with open(tmp, "wb") as f:
-            f.write(body)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, folder / file_name)
-        self._touched.add(folder)
+        if folder not in self._folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._folders.add(folder)
+        # The pid keeps two workers that deliver the same row from sharing one temp file.
+        tmp = folder / f".{file_name}.{os.getpid()}.tmp"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(body)
+        except FileNotFoundError:  # the folder was removed under us: make it next time
+            self._folders.discard(folder)
+            raise
+        self._staged.append((tmp, folder / file_name))
 
     def flush(self) -> None:
-        for folder in self._touched:
+        staged, self._staged = self._staged, []
+        if not staged:
+            return
+        _fsync_files([tmp for tmp, _ in staged])
+        folders = set()
+        for tmp, final in staged:
+            os.replace(tmp, final)
+            folders.add(final.parent)
+        for folder in folders:
             _fsync_dir(folder)
-        self._touched.clear()
+
+    def discard(self) -> None:
+        """Forget the round's temp files after a failed flush (the rows will be retried)."""
+        for tmp, _ in self._staged:
+            tmp.unlink(missing_ok=True)
+        self._staged.clear()
+
+
+FSYNC_THREADS = 8  # concurrent fsyncs share journal commits; more threads stop helping
+_fsync_pool: ThreadPoolExecutor | None = None
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_files(paths: list[Path]) -> None:
+    """fsync every file, several at a time; raises the first OSError."""
+    global _fsync_pool
+    if len(paths) == 1:
+        _fsync_path(paths[0])
+        return
+    if _fsync_pool is None:
+        _fsync_pool = ThreadPoolExecutor(FSYNC_THREADS, thread_name_prefix="fsync")
+    for future in [_fsync_pool.submit(_fsync_path, p) for p in paths]:
+        future.result()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 
 from lxml import etree
@@ -57,10 +58,16 @@ def parse(data: bytes, *, max_bytes: int, max_depth: int) -> etree._Element:
     return root
 
 
+@functools.lru_cache(maxsize=8)
+def _too_deep(max_depth: int) -> etree.XPath:
+    """True when some element, comment or PI has `max_depth` or more element ancestors."""
+    above = "/*" * max_depth  # the elements at depth max_depth - 1, the root being depth 0
+    return etree.XPath(f"boolean({above}/* | {above}/comment() | {above}/processing-instruction())")
+
+
 def _check_depth(root: etree._Element, max_depth: int) -> None:
-    for el in root.iter():
-        # Walking ancestors only for leaves keeps this linear in practice.
-        if len(el) == 0:
-            depth = sum(1 for _ in el.iterancestors())
-            if depth >= max_depth:
-                raise FormatError(f"elements nested deeper than {max_depth} levels")
+    # One compiled XPath walks the levels in C; a Python walk over every leaf cost more than
+    # the parse itself.
+    too_deep = _too_deep(max_depth)(root) if max_depth > 0 else True
+    if too_deep:
+        raise FormatError(f"elements nested deeper than {max_depth} levels")

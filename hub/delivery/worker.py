@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Protocol
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from hub.clock import utcnow
 from hub.config import DeliverySettings
@@ -50,31 +50,55 @@ def due_ids(engine: Engine, limit: int = BATCH) -> list[int]:
         return list(conn.execute(q).scalars())
 
 
+def _due(conn: Connection):
+    q = (
+        select(
+            deliveries.c.id,
+            deliveries.c.partner_id,
+            deliveries.c.file_name,
+            deliveries.c.body,
+            deliveries.c.attempts,
+        )
+        .where(
+            deliveries.c.state == DeliveryState.PENDING,
+            deliveries.c.next_attempt_at <= utcnow(),
+        )
+        .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+        .limit(BATCH)
+    )
+    if conn.dialect.name == "postgresql":
+        # Several workers share the table: each takes rows nobody else holds.
+        q = q.with_for_update(skip_locked=True)
+    return conn.execute(q).all()
+
+
 def deliver_due(
     engine: Engine, sinks: Mapping[str, Sink], default: Sink, policy: DeliverySettings
 ) -> int:
     """Attempt every due delivery once; returns how many were attempted."""
+    if engine.dialect.name == "postgresql":
+        # The row locks are held until the outcome is recorded, in the same transaction.
+        with engine.begin() as conn:
+            rows = _due(conn)
+            if rows:
+                _record(conn, *_attempt(rows, sinks, default), policy)
+            return len(rows)
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(
-                deliveries.c.id,
-                deliveries.c.partner_id,
-                deliveries.c.file_name,
-                deliveries.c.body,
-                deliveries.c.attempts,
-            )
-            .where(
-                deliveries.c.state == DeliveryState.PENDING,
-                deliveries.c.next_attempt_at <= utcnow(),
-            )
-            .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
-            .limit(BATCH)
-        ).all()
+        rows = _due(conn)
     if not rows:
         return 0
-    done: list[int] = []
+    done, failed = _attempt(rows, sinks, default)
+    with engine.begin() as conn:
+        _record(conn, done, failed, policy)
+    return len(rows)
+
+
+def _attempt(
+    rows, sinks: Mapping[str, Sink], default: Sink
+) -> tuple[list[int], list[tuple[int, int, str, bool]]]:
+    """Write each row through its sink, then flush each sink once: (done ids, failures)."""
+    written: dict[int, list] = {}  # id(sink) -> rows it took
     failed: list[tuple[int, int, str, bool]] = []
-    used: set[int] = set()
     broken: dict[str, str] = {}  # a partner whose transport failed this round is skipped
     for row in rows:
         sink = sinks.get(row.partner_id, default)
@@ -84,8 +108,7 @@ def deliver_due(
         try:
             crash_point("during-delivery")
             sink.deliver(row.partner_id, row.file_name, row.body)
-            used.add(id(sink))
-            done.append(row.id)
+            written.setdefault(id(sink), []).append(row)
         except TransportError as exc:
             log.warning("delivery %s to %s failed: %s", row.file_name, row.partner_id, exc)
             broken[row.partner_id] = str(exc)
@@ -94,44 +117,55 @@ def deliver_due(
             log.warning("delivery %s to %s failed: %s", row.file_name, row.partner_id, exc)
             broken[row.partner_id] = str(exc)
             failed.append((row.id, row.attempts, str(exc), True))
+    done: list[int] = []
     for sink in {id(s): s for s in (*sinks.values(), default)}.values():
-        if id(sink) in used:
+        taken = written.get(id(sink))
+        if not taken:
+            continue
+        try:
             sink.flush()
+        except (OSError, TransportError) as exc:
+            # Nothing of this round is known to be durable there: all of it is tried again.
+            log.warning("delivery round failed to flush: %s", exc)
+            discard = getattr(sink, "discard", None)
+            if discard is not None:
+                discard()
+            failed.extend((row.id, row.attempts, str(exc), True) for row in taken)
+            continue
+        done.extend(row.id for row in taken)
     crash_point("after-delivery-write")
-    _record(engine, done, failed, policy)
-    return len(rows)
+    return done, failed
 
 
 def _record(
-    engine: Engine,
+    conn: Connection,
     done: list[int],
     failed: list[tuple[int, int, str, bool]],
     policy: DeliverySettings,
 ) -> None:
     now = utcnow()
-    with engine.begin() as conn:
-        if done:
-            conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id.in_(done))
-                .values(
-                    state=DeliveryState.DELIVERED,
-                    delivered_at=now,
-                    attempts=deliveries.c.attempts + 1,
-                    last_error=None,
-                )
+    if done:
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(done))
+            .values(
+                state=DeliveryState.DELIVERED,
+                delivered_at=now,
+                attempts=deliveries.c.attempts + 1,
+                last_error=None,
             )
-        for delivery_id, attempts, error, retryable in failed:
-            attempt = attempts + 1
-            dead = attempt >= policy.max_attempts or not retryable
-            wait = retry_delay(attempt, policy.backoff_seconds, policy.backoff_cap_seconds)
-            conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id == delivery_id)
-                .values(
-                    attempts=attempt,
-                    last_error=error[:2000],
-                    state=DeliveryState.DEAD if dead else DeliveryState.PENDING,
-                    next_attempt_at=now + timedelta(seconds=wait),
-                )
+        )
+    for delivery_id, attempts, error, retryable in failed:
+        attempt = attempts + 1
+        dead = attempt >= policy.max_attempts or not retryable
+        wait = retry_delay(attempt, policy.backoff_seconds, policy.backoff_cap_seconds)
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id == delivery_id)
+            .values(
+                attempts=attempt,
+                last_error=error[:2000],
+                state=DeliveryState.DEAD if dead else DeliveryState.PENDING,
+                next_attempt_at=now + timedelta(seconds=wait),
             )
+        )

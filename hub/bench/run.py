@@ -1,0 +1,251 @@
+"""One benchmark run: prepare, drop, run the hub, read back what it answered, then the floor."""
+
+from __future__ import annotations
+
+import cProfile
+import os
+import platform
+import resource
+import secrets
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from hub import config
+from hub.bench.floor import measure_floor
+from hub.bench.workload import Dropped, generate, message_mix, prepare_workspace
+from hub.store.db import dispose_all, engine_for
+from hub.store.tables import deliveries, messages
+from hub.workspace import Workspace
+
+WORKER_CODE = "import sys; from hub.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+@dataclass
+class BenchOptions:
+    """What `cebhub bench` was asked to do."""
+
+    messages: int = 2000
+    workers: int = 1
+    database_url: str | None = None
+    profile: Path | None = None
+    keep: Path | None = None
+    seed: int = 1
+
+
+def machine() -> dict:
+    """The machine the figures were measured on."""
+    from lxml import etree
+
+    model = ""
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "memory_gb": round(pages / 2**30, 1),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "lxml": ".".join(map(str, etree.LXML_VERSION[:3])),
+        "libxml2": ".".join(map(str, etree.LIBXML_VERSION)),
+        "load_average_1m": round(os.getloadavg()[0], 2),  # others' work skews every figure
+    }
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile of sorted `values` (0 when empty)."""
+    if not values:
+        return 0.0
+    rank = max(1, min(len(values), round(q / 100 * len(values) + 0.5)))
+    return values[rank - 1]
+
+
+def _epoch(when: datetime) -> float:
+    # SQLite hands back naive datetimes; the hub stores UTC.
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+# ---------------------------------------------------------------- PostgreSQL: a schema per run
+
+
+def _is_postgres(url: str | None) -> bool:
+    return bool(url) and url.startswith("postgresql")
+
+
+def _scratch_schema(url: str) -> tuple[str, str]:
+    """A new empty schema; returns (schema, URL whose connections use it)."""
+    schema = f"cebhub_bench_{secrets.token_hex(4)}"
+    admin = create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
+    scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+    return schema, scoped.render_as_string(hide_password=False)
+
+
+def _drop_schema(url: str, schema: str) -> None:
+    admin = create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
+
+
+# ---------------------------------------------------------------- running the hub
+
+
+def _run_in_process(ws: Workspace, profile: Path | None) -> tuple[float, float, int]:
+    """(start, end, peak RSS in KiB) of `Hub(ws).run_once()` in this process."""
+    from hub.runner import Hub
+
+    hub = Hub(ws)
+    profiler = cProfile.Profile() if profile else None
+    start = time.time()
+    if profiler:
+        profiler.enable()
+    hub.run_once()
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(str(profile))
+    end = time.time()
+    return start, end, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _run_workers(ws: Workspace, workers: int) -> tuple[float, float, int]:
+    """(start, end, largest worker peak RSS in KiB) of N `cebhub run --once` processes."""
+    args = [sys.executable, "-c", WORKER_CODE, "-w", str(ws.root), "run", "--once"]
+    start = time.time()
+    procs = [subprocess.Popen(args) for _ in range(workers)]
+    peak, failed = 0, []
+    for proc in procs:
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        peak = max(peak, usage.ru_maxrss)
+        if proc.returncode:
+            failed.append(proc.returncode)
+    if failed:
+        raise RuntimeError(f"worker exit codes {failed}")
+    return start, time.time(), peak
+
+
+def _answers(ws: Workspace) -> tuple[dict[str, float], dict[str, int], float | None]:
+    """(first receipt delivered per input file name, message states, first claim time)."""
+    engine = engine_for(config.load(ws), ws)
+    first = func.min(deliveries.c.delivered_at)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(messages.c.file_name, first)
+            .join(deliveries, deliveries.c.message_id == messages.c.id)
+            .where(deliveries.c.kind == "receipt", deliveries.c.delivered_at.is_not(None))
+            .group_by(messages.c.file_name)
+        ).all()
+        states = dict(
+            conn.execute(select(messages.c.state, func.count()).group_by(messages.c.state)).all()
+        )
+        claimed = conn.execute(select(func.min(messages.c.received_at))).scalar()
+    answered = {name: _epoch(at) for name, at in rows}
+    return answered, states, (_epoch(claimed) if claimed else None)
+
+
+def _archived(ws: Workspace, dropped: list[Dropped]) -> list[tuple[str, Path]]:
+    """The input files as the hub archived them, for the floor."""
+    partner = {d.file_name: d.partner_id for d in dropped}
+    found = []
+    for path in sorted(ws.archive.glob("*/*/*")):
+        original = path.name.partition("--")[2]
+        if original in partner:
+            found.append((partner[original], path))
+    return found
+
+
+def run_bench(options: BenchOptions, notes: list[str]) -> dict:
+    """Run one benchmark and return its figures; `notes` collects what the reader should know."""
+    types, missing = message_mix()
+    if missing:
+        notes.append(
+            f"{', '.join(missing)} not handled by the pipeline yet: "
+            f"the mix is {', '.join(types)} in equal parts"
+        )
+    workers = options.workers
+    if workers > 1 and not _is_postgres(options.database_url):
+        notes.append("several workers need PostgreSQL; SQLite runs one")
+        workers = 1
+    if workers > 1 and options.profile:
+        notes.append("--profile covers the in-process hub only; not written with --workers")
+    root = Path(options.keep) if options.keep else Path(tempfile.mkdtemp(prefix="cebhub-bench-"))
+    if options.keep:
+        root.mkdir(parents=True, exist_ok=True)
+        if any(root.iterdir()):
+            raise ValueError(f"{root} is not empty")
+    schema, url = None, options.database_url
+    if _is_postgres(url):
+        schema, url = _scratch_schema(url)
+    try:
+        before = machine()
+        ws = prepare_workspace(root / "ws", url)
+        t0 = time.time()
+        dropped = generate(ws, options.messages, types, seed=options.seed)
+        generated = time.time() - t0
+        if workers > 1:
+            dispose_all()  # no pooled connection of ours crosses into the run
+            start, end, peak_kib = _run_workers(ws, workers)
+        else:
+            start, end, peak_kib = _run_in_process(ws, options.profile)
+        answered, states, first_claim = _answers(ws)
+        if workers > 1 and first_claim is not None:
+            start = max(start, min(first_claim, end))  # process start-up is not hub work
+        latencies = sorted(
+            max(0.0, answered[d.file_name] - d.dropped_at)
+            for d in dropped
+            if d.file_name in answered
+        )
+        last = max(answered.values(), default=end)
+        seconds = max(1e-9, last - start)
+        settings = config.load(ws)
+        floor = measure_floor(ws, settings, _archived(ws, dropped), root / "floor.db")
+        hub_rate = len(answered) / seconds
+        return {
+            "messages": len(dropped),
+            "answered": len(answered),
+            "unanswered": len(dropped) - len(answered),
+            "states": states,
+            "mix": types,
+            "workers": workers,
+            "database": "postgresql" if schema else "sqlite",
+            "batch_size": settings.hub.batch_size,
+            "generate_seconds": round(generated, 2),
+            "hub_seconds": round(seconds, 3),
+            "wall_seconds": round(end - start, 3),
+            "messages_per_second": round(hub_rate, 1),
+            "latency_ms": {
+                f"p{q}": round(percentile(latencies, q) * 1000, 1) for q in (50, 95, 99)
+            },
+            "peak_rss_mb": round(peak_kib / 1024, 1),
+            "floor": {
+                "messages": floor.messages,
+                "messages_per_second": round(floor.per_second, 1),
+                "micros_per_message": floor.micros(),
+            },
+            "ratio": round(hub_rate / floor.per_second, 3) if floor.per_second else None,
+            "machine": {**before, "load_average_1m_after": machine()["load_average_1m"]},
+            "workspace": str(ws.root) if options.keep else None,
+            "notes": notes,
+        }
+    finally:
+        dispose_all()
+        if schema and options.database_url:
+            _drop_schema(options.database_url, schema)
+        if not options.keep:
+            shutil.rmtree(root, ignore_errors=True)

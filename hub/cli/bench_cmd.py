@@ -1,0 +1,77 @@
+"""`cebhub bench`: generate, drop and process signed messages; report throughput and the floor."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from hub.cli.common import fail, print_json
+
+
+def _text(r: dict) -> str:
+    lat, floor = r["latency_ms"], r["floor"]
+    stages = ", ".join(f"{k} {v:.0f}" for k, v in floor["micros_per_message"].items())
+    m = r["machine"]
+    lines = [
+        f"cebhub bench: {r['messages']} messages ({', '.join(r['mix'])}), "
+        f"{r['database']}, {r['workers']} worker(s), batch {r['batch_size']}",
+        f"  answered        {r['answered']} of {r['messages']}  states {r['states']}",
+        f"  end to end      {r['messages_per_second']:.0f} msg/s  "
+        f"({r['hub_seconds']:.2f} s drop to last receipt)",
+        f"  latency         p50 {lat['p50']:.0f} ms  p95 {lat['p95']:.0f} ms  p99 {lat['p99']:.0f} ms",
+        f"  peak RSS        {r['peak_rss_mb']:.0f} MB",
+        f"  floor           {floor['messages_per_second']:.0f} msg/s  (µs/message: {stages})",
+        f"  hub / floor     {r['ratio']}",
+        f"  machine         {m['nproc']} × {m['cpu']}, {m['memory_gb']} GB, Python {m['python']}, "
+        f"SQLite {m['sqlite']}, lxml {m['lxml']}",
+    ]
+    if r["workspace"]:
+        lines.append(f"  workspace kept  {r['workspace']}")
+    lines += [f"  note: {n}" for n in r["notes"]]
+    return "\n".join(lines)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from hub.bench import BenchOptions, run_bench
+
+    if args.messages < 1 or args.workers < 1:
+        return fail("--messages and --workers must be at least 1")
+    options = BenchOptions(
+        messages=args.messages,
+        workers=args.workers,
+        database_url=args.database_url,
+        profile=Path(args.profile) if args.profile else None,
+        keep=Path(args.keep) if args.keep else None,
+    )
+    try:
+        result = run_bench(options, notes=[])
+    except ValueError as exc:
+        return fail(str(exc))
+    if args.json:
+        print_json(result)
+    else:
+        print(_text(result))
+    if result["unanswered"]:
+        print(f"cebhub: {result['unanswered']} messages got no receipt", file=sys.stderr)
+        return 1
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bench", help="measure throughput, latency and memory against the cost floor"
+    )
+    p.add_argument("--messages", type=int, default=2000, metavar="N", help="default 2000")
+    p.add_argument(
+        "--workers", type=int, default=1, metavar="N",
+        help="N `cebhub run --once` processes (PostgreSQL only; default: 1, in this process)",
+    )  # fmt: skip
+    p.add_argument(
+        "--database-url", metavar="URL",
+        help="PostgreSQL URL; each run uses a new schema, dropped afterwards (default: SQLite)",
+    )  # fmt: skip
+    p.add_argument("--profile", metavar="FILE", help="write a cProfile (pstats) of the hub part")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--keep", metavar="DIR", help="build the workspace in DIR and keep it")
+    p.set_defaults(func=cmd_bench)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import socket
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -185,8 +186,9 @@ class DirectoryOutbox:
         if folder not in self._folders:
             folder.mkdir(parents=True, exist_ok=True)
             self._folders.add(folder)
-        # The pid keeps two workers that deliver the same row from sharing one temp file.
-        tmp = folder / f".{file_name}.{os.getpid()}.tmp"
+        # Host and pid keep two workers that deliver the same row from sharing one temp file,
+        # and tell a restart which temp files a dead process left behind.
+        tmp = folder / f".{file_name}.{_WORKER}.tmp"
         try:
             with open(tmp, "wb") as f:
                 f.write(body)
@@ -207,12 +209,40 @@ class DirectoryOutbox:
         for folder in folders:
             _fsync_dir(folder)
 
+    def remove_stale_temps(self) -> int:
+        """Delete temp files that a killed process of this host left in the outboxes."""
+        removed = 0
+        prefix = f"{socket.gethostname()}-"
+        for tmp in self.ws.outbox.glob("*/.*.tmp"):
+            owner = tmp.name[: -len(".tmp")].rpartition(".")[2]
+            if not owner.startswith(prefix):
+                continue  # another host's worker: only it can tell whether it is alive
+            pid = owner[len(prefix) :]
+            if pid.isdigit() and not _alive(int(pid)):
+                tmp.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     def discard(self) -> None:
         """Forget the round's temp files after a failed flush (the rows will be retried)."""
         for tmp, _ in self._staged:
             tmp.unlink(missing_ok=True)
         self._staged.clear()
 
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+_WORKER = f"{socket.gethostname()}-{os.getpid()}"
 
 FSYNC_THREADS = 8  # concurrent fsyncs share journal commits; more threads stop helping
 _fsync_pool: ThreadPoolExecutor | None = None

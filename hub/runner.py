@@ -49,7 +49,7 @@ class PullSink:
     """A partner that pulls its files over the HTTP feed (/api/feed): nothing is written here."""
 
     def deliver(self, partner_id: str, file_name: str, body: bytes) -> None:
-        pass  # the committed delivery row is the file; the feed serves it until acknowledged
+        pass  # the row is the file: handed over here, served after the partner's ack cursor
 
     def flush(self) -> None:
         pass
@@ -165,7 +165,8 @@ class Hub:
             self.scheduler.at(DELIVERY_JOB, when, lambda: None)  # the round itself delivers
 
     def recover(self) -> int:
-        """Finish the claims a killed predecessor left behind."""
+        """Finish the claims a killed predecessor left behind, and drop its temp files."""
+        self.outbox.remove_stale_temps()
         batch = self.settings.hub.batch_size
         total = 0
         for source in self.sources:
@@ -244,9 +245,9 @@ class Hub:
         watcher.start()
         console = None
         if self.settings.console.enabled:
-            from hub.console.server import ConsoleServer
+            from hub.console.server import serve_console
 
-            console = ConsoleServer(self.ws, self.settings, self.wakeup).start()
+            console = serve_console(self.ws, self.settings, self.wakeup)
         try:
             while not stop.is_set():
                 try:

@@ -8,24 +8,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from hub.devtools.crash import POINTS
 from hub.faults import ENV as CRASH_ENV
 from hub.generator import DEMO_PARTIES, make_purchases, order_message, to_bytes
 from tests.crash.harness import crash_run
 
 CEBHUB = str(Path(sys.executable).parent / "cebhub")
-# Finding 1 (see test_a_kill_mid_delivery_leaves_no_temp_file): excused here until it is fixed,
-# so that this test keeps guarding every other invariant.
-KNOWN = ("temp files left in outbox",)
 
 
 def test_a_dozen_kills_lose_nothing_and_duplicate_nothing(tmp_path):
     report = crash_run(tmp_path, messages=240, kills=12, seed=8)
     assert not report.unexpected_exits, report.unexpected_exits
-    broken = [v for v in report.violations if not v.startswith(KNOWN)]
-    assert not broken, "\n".join(broken[:40])
+    assert not report.violations, "\n".join(report.violations[:40])
     # Every named point was reached and killed the process at least once.
     assert set(report.kills_at_point) == set(POINTS), report.kills_at_point
     assert report.kills == 12
@@ -40,11 +34,6 @@ def _cebhub(ws, *args, crash: str | None = None) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 1: DirectoryOutbox temp files (.NAME.PID.tmp) of a killed process are never "
-    "removed; the next process uses another pid (adapters/directory.py DirectoryOutbox.deliver)",
-)
 def test_a_kill_mid_delivery_leaves_no_temp_file(hub_ws, keys):
     data = to_bytes(
         order_message(make_purchases(1, seed=5), DEMO_PARTIES, sign=keys["platform"].sign)

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "hub.cli.user_cmd",
     "hub.cli.clearance_cmd",
     "hub.cli.devtools_cmd",
+    "hub.cli.demo_cmd",
 )
 
 

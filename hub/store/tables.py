@@ -134,6 +134,9 @@ deliveries = Table(
     Column("delivered_at", When),
     UniqueConstraint("partner_id", "file_name", name="ux_deliveries_file"),
     Index("ix_deliveries_due", "state", "next_attempt_at"),
+    # The clearance lifecycle looks up a message's routed copies (and whether they are out)
+    # every round: without this each lookup scanned the whole table.
+    Index("ix_deliveries_message", "message_id", "kind", "state"),
 )
 
 payments = Table(

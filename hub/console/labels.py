@@ -1,0 +1,125 @@
+"""Chinese and English labels for the seed's screens, keyed by the spec's field names."""
+
+from __future__ import annotations
+
+FIELDS: dict[str, tuple[str, str]] = {
+    "guid": ("系统唯一序号", "GUID"),
+    "appType": ("报送类型", "Application type"),
+    "appTime": ("报送时间", "Application time"),
+    "appStatus": ("业务状态", "Business status"),
+    "orderType": ("订单类型", "Order type"),
+    "orderNo": ("订单编号", "Order No."),
+    "ebpCode": ("电商平台代码", "Platform code"),
+    "ebpName": ("电商平台名称", "Platform name"),
+    "ebcCode": ("电商企业代码", "E-commerce enterprise code"),
+    "ebcName": ("电商企业名称", "E-commerce enterprise name"),
+    "goodsValue": ("商品价格", "Goods value"),
+    "freight": ("运杂费", "Freight"),
+    "discount": ("非现金抵扣金额", "Discount"),
+    "taxTotal": ("代扣税款", "Tax withheld"),
+    "acturalPaid": ("实际支付金额", "Amount actually paid"),
+    "currency": ("币制", "Currency"),
+    "buyerRegNo": ("订购人注册号", "Buyer account"),
+    "buyerName": ("订购人姓名", "Buyer name"),
+    "buyerTelephone": ("订购人电话", "Buyer telephone"),
+    "buyerIdType": ("订购人证件类型", "Buyer ID type"),
+    "buyerIdNumber": ("订购人证件号码", "Buyer ID number"),
+    "payCode": ("支付企业代码", "Payment enterprise code"),
+    "payName": ("支付企业名称", "Payment enterprise name"),
+    "payTransactionId": ("支付交易编号", "Payment transaction ID"),
+    "batchNumbers": ("商品批次号", "Batch numbers"),
+    "consignee": ("收货人姓名", "Consignee"),
+    "consigneeTelephone": ("收货人电话", "Consignee telephone"),
+    "consigneeAddress": ("收货地址", "Consignee address"),
+    "consigneeDistrict": ("收货地址行政区划代码", "Consignee district"),
+    "note": ("备注", "Note"),
+    "gnum": ("商品序号", "Line No."),
+    "itemNo": ("企业商品货号", "Item No."),
+    "itemName": ("企业商品名称", "Item name"),
+    "itemDescribe": ("企业商品描述", "Item description"),
+    "itemRecordNo": ("账册备案料号", "Item record No."),
+    "gmodel": ("商品规格型号", "Model"),
+    "gcode": ("商品编码", "HS code"),
+    "gname": ("商品名称", "Goods name"),
+    "barCode": ("条形码", "Barcode"),
+    "unit": ("计量单位", "Unit"),
+    "unit1": ("法定计量单位", "Legal unit"),
+    "unit2": ("第二计量单位", "Second unit"),
+    "qty": ("数量", "Quantity"),
+    "qty1": ("法定数量", "Legal quantity"),
+    "qty2": ("第二数量", "Second quantity"),
+    "price": ("单价", "Unit price"),
+    "totalPrice": ("总价", "Total price"),
+    "country": ("原产国（地区）", "Country"),
+    "tradeCountry": ("贸易国", "Trading country"),
+    "payerIdType": ("支付人证件类型", "Payer ID type"),
+    "payerIdNumber": ("支付人证件号码", "Payer ID number"),
+    "payerName": ("支付人姓名", "Payer name"),
+    "telephone": ("支付人电话", "Payer telephone"),
+    "amountPaid": ("支付金额", "Amount paid"),
+    "payTime": ("支付时间", "Payment time"),
+    "logisticsCode": ("物流企业代码", "Logistics code"),
+    "logisticsName": ("物流企业名称", "Logistics name"),
+    "logisticsNo": ("物流运单编号", "Waybill No."),
+    "billNo": ("提运单号", "Bill No."),
+    "insuredFee": ("保价费", "Insured fee"),
+    "weight": ("毛重", "Weight"),
+    "packNo": ("件数", "Packages"),
+    "goodsInfo": ("主要货物信息", "Goods info"),
+    "copNo": ("企业内部编号", "Enterprise No."),
+    "preNo": ("预录入编号", "Pre-recorded No."),
+    "invtNo": ("清单编号", "List No."),
+    "assureCode": ("担保企业编号", "Guarantor code"),
+    "emsNo": ("账册编号", "Account book No."),
+    "ieFlag": ("进出口标记", "I/E flag"),
+    "declTime": ("申报日期", "Declaration date"),
+    "customsCode": ("申报地海关代码", "Customs code"),
+    "portCode": ("口岸海关代码", "Port code"),
+    "ieDate": ("进口日期", "Import date"),
+    "agentCode": ("申报企业代码", "Declaring agent code"),
+    "agentName": ("申报企业名称", "Declaring agent name"),
+    "areaCode": ("区内企业代码", "Area enterprise code"),
+    "areaName": ("区内企业名称", "Area enterprise name"),
+    "tradeMode": ("贸易方式", "Trade mode"),
+    "trafMode": ("运输方式", "Transport mode"),
+    "trafNo": ("运输工具编号", "Conveyance No."),
+    "voyageNo": ("航班航次号", "Voyage No."),
+    "loctNo": ("监管场所代码", "Site code"),
+    "licenseNo": ("许可证件号", "Licence No."),
+    "wrapType": ("包装种类", "Packing type"),
+    "grossWeight": ("毛重", "Gross weight"),
+    "netWeight": ("净重", "Net weight"),
+    "returnStatus": ("回执状态", "Receipt status"),
+    "returnInfo": ("回执信息", "Receipt information"),
+    "returnTime": ("回执时间", "Receipt time"),
+}
+
+# returnStatus codes as the screens name them (spec §3.1).
+STATUSES: dict[str, tuple[str, str]] = {
+    "1": ("暂存", "temporary"),
+    "2": ("申报中", "declared"),
+    "3": ("发送海关成功", "sent to customs"),
+    "4": ("发送海关失败", "sending failed"),
+    "100": ("海关退单", "returned"),
+    "120": ("海关入库", "accepted"),
+    "300": ("人工审核", "manual review"),
+    "399": ("海关审结", "concluded"),
+    "500": ("查验", "inspection"),
+    "700": ("退运", "shipped back"),
+    "800": ("放行", "released"),
+    "899": ("结关", "closed"),
+}
+
+
+def field(name: str) -> tuple[str, str]:
+    return FIELDS.get(name, (name, name))
+
+
+def status(code: str | None) -> str:
+    """A returnStatus in words, both languages; a negative code is an error."""
+    if not code:
+        return "—"
+    if code.startswith("-"):
+        return f"错误 error {code}"
+    zh, en = STATUSES.get(code, (code, code))
+    return f"{zh} {en}"

@@ -86,7 +86,9 @@ def settings_for_partner(partner: Any, ws: Any) -> SftpSettings:
     """
     cfg = partner.sftp
     if cfg is None:
-        raise ValueError(f"partner {partner.id}: transport sftp needs an [partners.{partner.id}.sftp] table")
+        raise ValueError(
+            f"partner {partner.id}: transport sftp needs an [partners.{partner.id}.sftp] table"
+        )
     return SftpSettings(
         host=cfg.host,
         port=cfg.port,

@@ -44,12 +44,18 @@ CASES = {
         "namespace",
     ),
     "unknown.xml": (
-        lambda k: b'<ceb:CEB999Message xmlns:ceb="http://www.chinaport.gov.cn/ceb" guid="A" version="1.0"/>',
+        lambda k: (
+            b'<ceb:CEB999Message xmlns:ceb="http://www.chinaport.gov.cn/ceb" guid="A" version="1.0"/>'
+        ),
         "-0001",
         "CEB999Message",
     ),
     "missing.xml": (lambda k: _order(k, lambda r: _drop(r, "orderNo"), seed=2), "-0002", "orderNo"),
-    "too-long.xml": (lambda k: _order(k, lambda r: _set(r, "orderNo", "N" * 61), seed=3), "-0002", "orderNo"),
+    "too-long.xml": (
+        lambda k: _order(k, lambda r: _set(r, "orderNo", "N" * 61), seed=3),
+        "-0002",
+        "orderNo",
+    ),
     "xxe.xml": (lambda k: XXE, "-0001", "DOCTYPE"),
     "laughs.xml": (lambda k: LAUGHS, "-0001", "DOCTYPE"),
     "huge.xml": (lambda k: b"<a>" + b"x" * (50 * 1024 * 1024) + b"</a>", "-0999", "over the limit"),
@@ -61,7 +67,9 @@ def test_each_bad_file_is_answered_and_quarantined_and_good_work_goes_on(hub_ws,
     for name, (make, _, _) in CASES.items():
         (inbox / name).write_bytes(make(keys))
     good = make_purchases(1, seed=99)
-    (inbox / "good.xml").write_bytes(to_bytes(order_message(good, DEMO_PARTIES, sign=keys["platform"].sign)))
+    (inbox / "good.xml").write_bytes(
+        to_bytes(order_message(good, DEMO_PARTIES, sign=keys["platform"].sign))
+    )
 
     assert cli(hub_ws, "run", "--once") == 0
 

@@ -40,7 +40,9 @@ def test_partner_add_keeps_comments_and_routes_by_role(hub_ws):
 
 def _run_with(ws, text: str) -> subprocess.CompletedProcess:
     ws.config_file.write_text(text)
-    return subprocess.run([CEBHUB, "-w", str(ws.root), "run", "--once"], capture_output=True, text=True)
+    return subprocess.run(
+        [CEBHUB, "-w", str(ws.root), "run", "--once"], capture_output=True, text=True
+    )
 
 
 def test_wrong_value_names_file_key_and_expectation(ws):

@@ -30,7 +30,9 @@ POINTS = [
 ]
 
 
-def _cebhub(ws, *args, crash: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+def _cebhub(
+    ws, *args, crash: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != CRASH_ENV}
     if crash:
         env[CRASH_ENV] = crash
@@ -79,10 +81,14 @@ def test_a_running_hub_takes_a_dropped_file_and_stops_cleanly(hub_ws, keys):
     doc["hub"]["poll_seconds"] = 5.0  # the inotify watch, not the rescan, should pick it up
     config.write_document(hub_ws, doc)
     env = {k: v for k, v in os.environ.items() if k != CRASH_ENV}
-    proc = subprocess.Popen([CEBHUB, "-w", str(hub_ws.root), "run"], env=env, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [CEBHUB, "-w", str(hub_ws.root), "run"], env=env, stderr=subprocess.PIPE
+    )
     try:
         time.sleep(1.5)  # let it start and watch the inbox
-        data = to_bytes(order_message(make_purchases(1, seed=42), DEMO_PARTIES, sign=keys["platform"].sign))
+        data = to_bytes(
+            order_message(make_purchases(1, seed=42), DEMO_PARTIES, sign=keys["platform"].sign)
+        )
         tmp = hub_ws.inbox_of("platform") / ".order.xml.tmp"
         tmp.write_bytes(data)
         dropped = time.monotonic()

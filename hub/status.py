@@ -7,10 +7,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, and_, case, func, select
 
+from adapters.base import read_status
 from adapters.directory import is_temporary
 from hub.config import Settings
+from hub.store.states import DeliveryState
 from hub.store.tables import deliveries, messages
 from hub.workspace import Workspace
 
@@ -25,7 +27,7 @@ def folder_backlog(folder: Path) -> dict[str, Any]:
                     count += 1
                     mtime = entry.stat(follow_symlinks=False).st_mtime
                     oldest = mtime if oldest is None else min(oldest, mtime)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # not there, or a file in its place
         pass
     age = round(time.time() - oldest, 1) if oldest is not None else None
     return {"files": count, "oldest_age_seconds": age}
@@ -48,6 +50,7 @@ def collect(ws: Workspace, settings: Settings, engine: Engine) -> dict[str, Any]
                 select(deliveries.c.state, func.count()).group_by(deliveries.c.state)
             ).all()
         )
+        backlog = _delivery_backlog(conn)
     partners = {
         p.id: {
             "role": p.role.value,
@@ -63,5 +66,26 @@ def collect(ws: Workspace, settings: Settings, engine: Engine) -> dict[str, Any]
         "partners": partners,
         "messages": by_state,
         "deliveries": delivery_states,
+        "delivery_backlog": backlog,
+        "adapters": [a for a in read_status(ws) if a.get("partner_id") in settings.partners],
         "quarantine": _quarantine(ws),
     }
+
+
+def _delivery_backlog(conn) -> dict[str, Any]:
+    """Pending (never tried), retrying (failed, will be tried again) and dead, per partner too."""
+    c = deliveries.c
+    shown = case(
+        (and_(c.state == DeliveryState.PENDING, c.attempts > 0), "retrying"), else_=c.state
+    )
+    rows = conn.execute(
+        select(c.partner_id, shown, func.count())
+        .where(c.state != DeliveryState.DELIVERED)
+        .group_by(c.partner_id, shown)
+    ).all()
+    totals = {"pending": 0, "retrying": 0, "dead": 0}
+    by_partner: dict[str, dict[str, int]] = {}
+    for partner_id, state, n in rows:
+        totals[state] = totals.get(state, 0) + n
+        by_partner.setdefault(partner_id, {})[state] = n
+    return {**totals, "by_partner": by_partner}

@@ -49,8 +49,19 @@ def cmd_status(args: argparse.Namespace) -> int:
         states.add_row("messages", state, str(n))
     for state, n in sorted(data["deliveries"].items()):
         states.add_row("deliveries", state, str(n))
+    backlog = data["delivery_backlog"]
+    for state in ("pending", "retrying", "dead"):
+        states.add_row("delivery backlog", state, str(backlog[state]))
     states.add_row("quarantine", "files", str(data["quarantine"]["files"]))
     console.print(states)
+    if data["adapters"]:
+        adapters = Table(title="Transports")
+        for col in ("adapter", "state", "since", "last error"):
+            adapters.add_column(col, overflow="fold")
+        for a in data["adapters"]:
+            state = {True: "up", False: "DOWN", None: "not tried"}[a["up"]]
+            adapters.add_row(a["name"], state, a.get("since") or "-", a.get("last_error") or "")
+        console.print(adapters)
     return 0
 
 

@@ -68,18 +68,25 @@ class DirectoryInbox:
         self.ready = dict(partners)
         self._queue: deque[tuple[str, str]] = deque()
         self._sizes: dict[tuple[str, str], tuple[int, float]] = {}
+        self._folders: set[Path] = set()  # archive folders known to exist
         for partner_id in self.ready:
             ws.inbox_of(partner_id).mkdir(parents=True, exist_ok=True)
             (ws.claims / partner_id).mkdir(parents=True, exist_ok=True)
 
     def recover(self) -> list[Claim]:
-        """Claims a previous run took but did not finish, oldest first."""
+        """Claims a dead process took but did not finish, oldest first.
+
+        A claim names its owner (see `claim_owner`): claims of a live process of this host
+        are its work in progress and are left alone, as are other hosts' claims, since only
+        their host can tell whether their owner is alive (run `cebhub run` there to finish
+        them). Claims without an owner (older versions) are taken.
+        """
         found = []
         if not self.ws.claims.is_dir():
             return found
         for pdir in sorted(p for p in self.ws.claims.iterdir() if p.is_dir()):
             for path in sorted(pdir.iterdir()):
-                if path.is_file():
+                if path.is_file() and orphaned(path.name):
                     original = path.name.partition("--")[2] or path.name
                     st = path.stat()
                     found.append(Claim(pdir.name, path, original, st.st_size, utcnow()))
@@ -128,7 +135,7 @@ class DirectoryInbox:
 
     def _claim_one(self, partner_id: str, name: str) -> Claim | None:
         src = self.ws.inbox_of(partner_id) / name
-        token = f"{time.time_ns():x}-{secrets.token_hex(4)}"
+        token = f"{time.time_ns():x}-{secrets.token_hex(4)}-{_owner()}"
         dst = self.ws.claims / partner_id / f"{token}--{safe_name(name)}"
         try:
             os.rename(src, dst)
@@ -146,11 +153,21 @@ class DirectoryInbox:
         return bool(self._queue)
 
     def archive(self, claim: Claim) -> Path:
+        # No fsync: if the rename is lost in a crash, the claim is found again and the
+        # store, which recorded it, says it is done.
         day = utcnow().strftime("%Y-%m-%d")
         folder = self.ws.archive / claim.partner_id / day
-        folder.mkdir(parents=True, exist_ok=True)
+        if folder not in self._folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._folders.add(folder)
         dst = folder / claim.name
-        os.replace(claim.path, dst)
+        try:
+            os.replace(claim.path, dst)
+        except FileNotFoundError:
+            if not claim.path.exists() and dst.exists():
+                return dst  # two workers recovered the same dead claim: the other archived it
+            self._folders.discard(folder)
+            raise
         return dst
 
     def quarantine(self, claim: Claim, reason: str) -> Path:
@@ -163,7 +180,12 @@ class DirectoryInbox:
             f"received: {claim.received_at.isoformat()}\nreason: {reason}\n",
             encoding="utf-8",
         )
-        os.replace(claim.path, dst)
+        try:
+            os.replace(claim.path, dst)
+        except FileNotFoundError:
+            if not dst.exists():
+                raise
+            # two workers recovered the same dead claim: the other quarantined it
         return dst
 
 
@@ -188,7 +210,7 @@ class DirectoryOutbox:
             self._folders.add(folder)
         # Host and pid keep two workers that deliver the same row from sharing one temp file,
         # and tell a restart which temp files a dead process left behind.
-        tmp = folder / f".{file_name}.{_WORKER}.tmp"
+        tmp = folder / f".{file_name}.{socket.gethostname()}-{os.getpid()}.tmp"
         try:
             with open(tmp, "wb") as f:
                 f.write(body)
@@ -242,7 +264,37 @@ def _alive(pid: int) -> bool:
     return True
 
 
-_WORKER = f"{socket.gethostname()}-{os.getpid()}"
+def _host_tag(host: str) -> str:
+    """A host name with no "-" (legal host names have no "_", so this is one to one)."""
+    return SAFE_NAME.sub("_", host.replace("-", "_"))[:63]
+
+
+def _owner() -> str:
+    """The owner part of a claim name, `<time>-<random>-<pid>-<host>--<original>`.
+
+    Asked each time, not kept: `cebhub run --workers N` may fork after this module is loaded.
+    """
+    return f"{os.getpid()}-{_host_tag(socket.gethostname())}"
+
+
+def claim_owner(name: str) -> tuple[int, str] | None:
+    """(pid, host tag) of the process that took a claim; None for a claim without an owner."""
+    parts = name.partition("--")[0].split("-")
+    if len(parts) != 4 or not parts[2].isdigit():
+        return None
+    return int(parts[2]), parts[3]
+
+
+def orphaned(name: str) -> bool:
+    """Whether a claim may be finished by this process: its owner is gone (or unknown)."""
+    owner = claim_owner(name)
+    if owner is None:
+        return True
+    pid, host = owner
+    if host != _host_tag(socket.gethostname()):
+        return False  # only that host can tell whether its worker is alive
+    return not _alive(pid)
+
 
 FSYNC_THREADS = 8  # concurrent fsyncs share journal commits; more threads stop helping
 _fsync_pool: ThreadPoolExecutor | None = None

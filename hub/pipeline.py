@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from lxml import etree
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, bindparam, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from hub import codes, xmlsafe
 from hub.clearance.waits import on_documents
@@ -27,9 +28,11 @@ from hub.errors import (
 )
 from hub.faults import crash_point
 from hub.handlers import HANDLERS, ApplyContext, RecordOutcome
+from hub.logsetup import clear_context, set_context, update_context
 from hub.messages import records as rec
 from hub.messages.receipts import Receipt, ReceiptEntry, build_format_receipt, build_receipt
 from hub.messages.types import Kind, MessageType, by_root
+from hub.metrics import count_messages, stage
 from hub.routing import Router
 from hub.store.states import MessageState
 from hub.store.tables import messages, receipts
@@ -58,6 +61,14 @@ class Inbound:
     guid: str | None = None
     signed_by: str | None = None
     error: HubError | None = None
+    records: list[rec.Record] | None = None  # extracted once, by the permission stage
+
+    def extracted(self) -> list[rec.Record]:
+        """The message's records, extracted on first use and kept."""
+        assert self.root is not None and self.msg_type is not None
+        if self.records is None:
+            self.records = rec.extract(self.root, self.msg_type)
+        return self.records
 
     def __post_init__(self) -> None:
         if not self.sha256:
@@ -171,7 +182,7 @@ def permission_stage(item: Inbound) -> None:
     fields = item.msg_type.declarant
     if not fields:
         return
-    for record in rec.extract(item.root, item.msg_type):
+    for record in item.extracted():
         if not any(record.get(f) in allowed for f in fields):
             names = " / ".join(f"{f} {record.get(f)!r}" for f in fields)
             raise NotPermitted(
@@ -196,18 +207,22 @@ def count_stage(item: Inbound) -> None:
 
 def check(item: Inbound, settings: Settings, stages: Stages) -> None:
     """Every check that needs no database; raises the error that chooses the receipt."""
-    parse_stage(item, settings)
-    unwrap_stage(item, settings, stages)
-    identify_stage(item)
+    with stage("parse"):  # timed for /metrics; also names the stage in the log context
+        parse_stage(item, settings)
+        unwrap_stage(item, settings, stages)
+        identify_stage(item)
+    update_context(guid=item.guid)
     policy = item.partner.signature_policy(item.type_name)
     if stages.verify is not None and policy != SignaturePolicy.OFF:
-        stages.verify(item)
+        with stage("verify"):
+            stages.verify(item)
     assert item.root is not None
-    count_stage(item)
-    stages.validate(item.root)
-    permission_stage(item)
-    for extra in stages.extra:
-        extra(item)
+    with stage("validate"):
+        count_stage(item)
+        stages.validate(item.root)
+        permission_stage(item)
+        for extra in stages.extra:
+            extra(item)
 
 
 # ---------------------------------------------------------------- the transaction
@@ -223,6 +238,7 @@ class Processor:
 
     def process(self, engine: Engine, items: Sequence[Inbound]) -> list[Disposition]:
         for item in items:
+            set_context(partner=item.partner.id, claim=item.claim)  # on every log line
             if item.error is not None:  # refused before it was read
                 continue
             try:
@@ -235,21 +251,40 @@ class Processor:
         crash_point("after-parse")
         out: list[Disposition] = []
         now = utcnow()
-        with engine.begin() as conn:
+        with stage("apply"), engine.begin() as conn:
+            recorded = _recorded(conn, [item.claim for item in items])
             for item in items:
-                out.append(self._record_one(conn, item, now))
+                set_context(
+                    partner=item.partner.id, claim=item.claim, guid=item.guid, stage="apply"
+                )
+                out.append(self._record_one(conn, item, now, recorded.get(item.claim)))
             crash_point("in-transaction")
+        clear_context()
+        count_messages(out)  # after the commit: only outcomes that happened
+        for d in out:  # one log line per message, with its guid, partner and claim
+            i = d.inbound
+            ids = {"guid": i.guid, "partner": i.partner.id, "claim": i.claim, "stage": "done"}
+            log.info("%s %s %s", i.type_name, d.state, d.reason[:300], extra=ids)
         return out
 
-    def _record_one(self, conn: Connection, item: Inbound, now: datetime) -> Disposition:
-        earlier = conn.execute(
-            select(messages.c.state, messages.c.return_info).where(messages.c.claim == item.claim)
-        ).first()
+    def _record_one(self, conn: Connection, item: Inbound, now: datetime, earlier) -> Disposition:
         if earlier is not None:  # recorded before a crash: finish the file, nothing else
             return Disposition(item, MessageState(earlier.state), earlier.return_info or "")
         try:
             with conn.begin_nested():
                 return self._apply(conn, item, now)
+        except IntegrityError as exc:
+            # Another worker recovered the same claim and recorded it first (its insert
+            # committed while ours waited on the unique claim): finish the file like a
+            # restart would. Any other constraint failure is a bug, answered as below.
+            earlier = _recorded(conn, [item.claim]).get(item.claim)
+            if earlier is not None:
+                log.info("%s was recorded by another worker; finishing it", item.claim)
+                return Disposition(item, MessageState(earlier.state), earlier.return_info or "")
+            log.exception("applying %s from %s failed", item.file_name, item.partner.id)
+            item.error = HubError(f"internal error while applying: {exc!r}")
+            with conn.begin_nested():
+                return self._reject(conn, item, now)
         except Exception as exc:
             log.exception("applying %s from %s failed", item.file_name, item.partner.id)
             item.error = HubError(f"internal error while applying: {exc!r}")
@@ -266,7 +301,8 @@ class Processor:
         info: str,
     ) -> int:
         result = conn.execute(
-            insert(messages).values(
+            _INSERT_MESSAGE,
+            dict(
                 partner_id=item.partner.id,
                 claim=item.claim,
                 file_name=item.file_name,
@@ -283,7 +319,7 @@ class Processor:
                 received_at=item.received_at,
                 processed_at=now,
                 body=item.body if state != MessageState.REJECTED else None,
-            )
+            ),
         )
         return result.inserted_primary_key[0]
 
@@ -295,7 +331,7 @@ class Processor:
         if duplicate is not None:
             return self._duplicate(conn, item, now, duplicate)
         message_id = self._insert_message(conn, item, now, MessageState.ACCEPTED, None, "")
-        records = rec.extract(item.root, item.msg_type)
+        records = item.extracted()
         handler = HANDLERS[item.msg_type.root]
         ctx = ApplyContext(
             conn=conn, message_id=message_id, partner=item.partner, now=now, router=self.router
@@ -399,7 +435,7 @@ class Processor:
             and item.msg_type is not None
             and item.root is not None
         ):
-            records = rec.extract(item.root, item.msg_type) or [rec.Record(1, {})]
+            records = item.extracted() or [rec.Record(1, {})]
             entries = [
                 ReceiptEntry(
                     error.return_status,
@@ -426,17 +462,16 @@ class Processor:
         return Disposition(item, MessageState.REJECTED, f"{error.return_status} {info}")
 
     def _find_duplicate(self, conn: Connection, item: Inbound):
-        same = select(messages.c.id, messages.c.received_at).where(
-            messages.c.partner_id == item.partner.id, messages.c.state == MessageState.ACCEPTED
-        )
-        found = conn.execute(same.where(messages.c.sha256 == item.sha256).limit(1)).first()
-        if found is None and item.guid:
-            found = conn.execute(
-                same.where(
-                    messages.c.msg_type == item.type_name, messages.c.guid == item.guid
-                ).limit(1)
-            ).first()
-        return found
+        """An accepted message of the partner with the same bytes, or the same type and guid."""
+        by_bytes = conn.execute(
+            _SAME_BYTES, {"partner_id": item.partner.id, "sha256": item.sha256}
+        ).first()
+        if by_bytes is not None or not item.guid:
+            return by_bytes
+        return conn.execute(
+            _SAME_GUID,
+            {"partner_id": item.partner.id, "msg_type": item.type_name, "guid": item.guid},
+        ).first()
 
     def _duplicate(self, conn: Connection, item: Inbound, now: datetime, earlier) -> Disposition:
         assert item.msg_type is not None and item.root is not None
@@ -444,7 +479,7 @@ class Processor:
         message_id = self._insert_message(
             conn, item, now, MessageState.DUPLICATE, item.msg_type.codes.exists, info
         )
-        records = rec.extract(item.root, item.msg_type)
+        records = item.extracted()
         entries = [
             ReceiptEntry(
                 item.msg_type.codes.exists,
@@ -457,3 +492,30 @@ class Processor:
         receipt = build_receipt(item.msg_type, entries, when=now)
         self._store_receipt(conn, item, message_id, receipt, [None] * len(entries), now)
         return Disposition(item, MessageState.DUPLICATE, info)
+
+
+# Built once with bound parameters, so SQLAlchemy compiles each a single time.
+_INSERT_MESSAGE = insert(messages)
+_ACCEPTED_OF_PARTNER = select(messages.c.id, messages.c.received_at).where(
+    messages.c.partner_id == bindparam("partner_id"),
+    messages.c.state == MessageState.ACCEPTED,
+)
+_SAME_BYTES = _ACCEPTED_OF_PARTNER.where(messages.c.sha256 == bindparam("sha256")).limit(1)
+_SAME_GUID = _ACCEPTED_OF_PARTNER.where(
+    messages.c.msg_type == bindparam("msg_type"), messages.c.guid == bindparam("guid")
+).limit(1)
+CLAIM_LOOKUP_CHUNK = 500  # claims per IN (...) query
+
+
+def _recorded(conn: Connection, claims: Sequence[str]) -> dict:
+    """The rows already recorded for these claims (a restart, or another worker), by claim."""
+    found = {}
+    for start in range(0, len(claims), CLAIM_LOOKUP_CHUNK):
+        chunk = claims[start : start + CLAIM_LOOKUP_CHUNK]
+        rows = conn.execute(
+            select(messages.c.claim, messages.c.state, messages.c.return_info).where(
+                messages.c.claim.in_(chunk)
+            )
+        )
+        found.update((row.claim, row) for row in rows)
+    return found

@@ -8,14 +8,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from lxml import etree
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from hub.config import Partner, Settings
 from hub.delivery.outbox import enqueue, file_name_for
 from hub.envelope import build_envelope
+from hub.errors import HubError
 from hub.messages.receipts import Receipt
 from hub.messages.records import subscriptions_of
-from hub.store.tables import deliveries
 
 if TYPE_CHECKING:
     from hub.pipeline import Inbound
@@ -64,19 +64,20 @@ class Router:
         self, conn: Connection, partner: Partner, kind: str, msg_type: str, guid: str,
         payload: bytes, message_id: int | None, now: datetime, receiver_id: str | None,
     ) -> None:  # fmt: skip
-        name = file_name_for(msg_type, guid)
-        taken = conn.execute(
-            select(deliveries.c.id).where(
-                deliveries.c.partner_id == partner.id, deliveries.c.file_name == name
-            )
-        ).first()
-        if taken is not None:  # another message reused this guid: keep both files apart
-            guid = f"{guid}_{message_id}"
-        body = self.wrap(payload, msg_type, guid, receiver_id=receiver_id, now=now)
-        enqueue(
-            conn, partner_id=partner.id, kind=kind, msg_type=msg_type, guid=guid, body=body,
-            message_id=message_id, now=now,
-        )  # fmt: skip
+        # One statement in the common case: the insert itself tells whether the name is taken.
+        for name_guid in (guid, f"{guid}_{message_id}"):
+            body = self.wrap(payload, msg_type, name_guid, receiver_id=receiver_id, now=now)
+            inserted = enqueue(
+                conn, partner_id=partner.id, kind=kind, msg_type=msg_type, guid=name_guid,
+                body=body, message_id=message_id, now=now,
+            )  # fmt: skip
+            if inserted is not None:
+                return
+            # another message reused this guid: keep both files apart
+        raise HubError(
+            f"{partner.id} already has {file_name_for(msg_type, guid)} and its "
+            f"{message_id} variant; not queued twice"
+        )
 
     def subscribers(self, item: Inbound, wants: frozenset[str]) -> list[Partner]:
         """Partners the message's `BaseSubscribe` entries name (by DXP id) for `wants`.

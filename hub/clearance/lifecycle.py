@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Row, insert, select, update
 
+from hub import metrics
 from hub.clearance import guarantee
 from hub.clearance.states import COUNTED, RECEIPT_STATUS, TRANSITIONS, Authority, ListState
 from hub.clearance.tables import list_log, lists, tax_bills
@@ -119,6 +120,7 @@ def move(
         )
     )
     log(desk, row.id, before, to, status, info, reason_code)
+    metrics.list_moved(to, reason_code)
     row = get(desk.conn, row.id)
     if status:
         send_receipt(desk, row, status, info or to.value)
@@ -136,7 +138,8 @@ def log(
 ) -> None:
     """One operation-log row (also used for a decision recorded without a move)."""
     desk.conn.execute(
-        insert(list_log).values(
+        insert(list_log),
+        dict(
             list_id=list_id,
             at=desk.now,
             actor=desk.actor[:64],
@@ -145,7 +148,7 @@ def log(
             code=code,
             reason_code=reason_code,
             reason=reason,
-        )
+        ),
     )
 
 
@@ -166,7 +169,8 @@ def send_receipt(desk: Desk, row: Row, status: str, info: str) -> None:
     entry = ReceiptEntry(status, info, receipt_keys(row), guid=row.guid)
     receipt = build_receipt(LIST, [entry], when=desk.now)
     desk.conn.execute(
-        insert(receipts).values(
+        insert(receipts),
+        dict(
             guid=receipt.guid,
             msg_type=receipt.msg_type,
             partner_id=row.partner_id,
@@ -178,7 +182,7 @@ def send_receipt(desk: Desk, row: Row, status: str, info: str) -> None:
             return_status=status,
             return_info=entry.return_info[:4000],
             returned_at=desk.now,
-        )
+        ),
     )
     settings = desk.settings
     for partner_id in [row.partner_id, *(row.subscribers or [])]:

@@ -14,6 +14,8 @@ from hub.clearance.states import ListState
 from hub.clearance.tables import lists
 from hub.clock import utcnow
 from hub.routing import Router
+from hub.store.states import DeliveryState
+from hub.store.tables import deliveries
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +27,22 @@ def sweep(engine: Engine, router: Router, root: Path | None = None) -> int:
     now = utcnow()
     deadline = now - timedelta(seconds=router.settings.clearance.wait_seconds)
     with engine.connect() as conn:
+        # Only the declared lists whose routed copies are all out: the others would be read
+        # and passed over every round. `_sent` checks again inside its transaction.
+        undelivered = (
+            select(deliveries.c.id)
+            .where(
+                deliveries.c.message_id == lists.c.route_message_id,
+                deliveries.c.kind == "route",
+                deliveries.c.state != DeliveryState.DELIVERED,
+            )
+            .exists()
+        )
         declared = (
             conn.execute(
-                select(lists.c.id).where(lists.c.state == ListState.DECLARED).order_by(lists.c.id)
+                select(lists.c.id)
+                .where(lists.c.state == ListState.DECLARED, ~undelivered)
+                .order_by(lists.c.id)
             )
             .scalars()
             .all()

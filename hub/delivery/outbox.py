@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.store.states import DeliveryState
 from hub.store.tables import deliveries
+
+# Built once: the same statement object each time lets SQLAlchemy reuse its compiled form.
+# A taken (partner, file name) inserts nothing instead of failing the transaction; the caller
+# then picks another name. The unique index stays the guard, also between concurrent workers.
+_INSERT = {
+    "sqlite": sqlite.insert(deliveries).on_conflict_do_nothing().returning(deliveries.c.id),
+    "postgresql": postgresql.insert(deliveries).on_conflict_do_nothing().returning(deliveries.c.id),
+}
 
 
 def file_name_for(msg_type: str, guid: str) -> str:
@@ -25,21 +34,22 @@ def enqueue(
     body: bytes,
     message_id: int | None,
     now: datetime,
-) -> int:
-    """Record a file to deliver to a partner; written out only after the commit."""
-    result = conn.execute(
-        insert(deliveries).values(
-            partner_id=partner_id,
-            kind=kind,
-            msg_type=msg_type,
-            guid=guid,
-            file_name=file_name_for(msg_type, guid),
-            body=body,
-            state=DeliveryState.PENDING,
-            attempts=0,
-            next_attempt_at=now,
-            message_id=message_id,
-            created_at=now,
-        )
+) -> int | None:
+    """Record a file to deliver to a partner; written out only after the commit.
+
+    Returns the row's id, or None when the partner already has a file of that name.
+    """
+    row = dict(
+        partner_id=partner_id,
+        kind=kind,
+        msg_type=msg_type,
+        guid=guid,
+        file_name=file_name_for(msg_type, guid),
+        body=body,
+        state=DeliveryState.PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        message_id=message_id,
+        created_at=now,
     )
-    return result.inserted_primary_key[0]
+    return conn.execute(_INSERT[conn.dialect.name], row).scalar()

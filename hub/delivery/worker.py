@@ -9,6 +9,7 @@ from typing import Protocol
 
 from sqlalchemy import Connection, Engine, select, update
 
+from hub import metrics
 from hub.clock import utcnow
 from hub.config import DeliverySettings
 from hub.delivery.backoff import retry_delay
@@ -144,6 +145,7 @@ def _record(
     policy: DeliverySettings,
 ) -> None:
     now = utcnow()
+    metrics.delivery("delivered", len(done))
     if done:
         conn.execute(
             update(deliveries)
@@ -158,6 +160,7 @@ def _record(
     for delivery_id, attempts, error, retryable in failed:
         attempt = attempts + 1
         dead = attempt >= policy.max_attempts or not retryable
+        metrics.delivery("dead" if dead else "retry")
         wait = retry_delay(attempt, policy.backoff_seconds, policy.backoff_cap_seconds)
         conn.execute(
             update(deliveries)

@@ -174,8 +174,9 @@ class KeyedRecordHandler:
             **dict(zip(self.key_columns, record.key(self.msg_type.keys), strict=True)),
             **self.columns(record),
         }
+        # Parameters apart from the statement: SQLAlchemy compiles each statement once.
         if row is not None:
-            ctx.conn.execute(update(self.table).where(self.table.c.id == row.id).values(**values))
+            ctx.conn.execute(update(self.table).where(self.table.c.id == row.id), values)
             return row.id
-        result = ctx.conn.execute(insert(self.table).values(created_at=ctx.now, **values))
+        result = ctx.conn.execute(insert(self.table), {"created_at": ctx.now, **values})
         return result.inserted_primary_key[0]

@@ -45,16 +45,6 @@ def envelope_signer(ws: Workspace):
     return trust.hub_envelope_signer(ws)
 
 
-class PullSink:
-    """A partner that pulls its files over the HTTP feed (/api/feed): nothing is written here."""
-
-    def deliver(self, partner_id: str, file_name: str, body: bytes) -> None:
-        pass  # the row is the file: handed over here, served after the partner's ack cursor
-
-    def flush(self) -> None:
-        pass
-
-
 class Hub:
     """One hub process over one workspace."""
 
@@ -70,9 +60,11 @@ class Hub:
         self.folder = FolderSource(ws, folder_partners)
         self.inbox = self.folder.inbox  # the directory inbox
         self.outbox = DirectoryOutbox(ws)
-        self.sinks: dict[str, Sink] = {
-            p.id: PullSink() for p in self.settings.partners.values() if p.transport == "pull"
-        }
+        self.sinks: dict[str, Sink] = {}
+        # Pull partners fetch their files over /api/feed; their rows stay pending until acked.
+        self.pulled = frozenset(
+            p.id for p in self.settings.partners.values() if p.transport == "pull"
+        )
         self.sources: list[Source] = [self.folder]
         self.transport_sinks: dict[str, Any] = {}  # SFTP and AMQP sinks, for their status
         self._add_transports()
@@ -148,7 +140,9 @@ class Hub:
         return dispositions
 
     def deliver(self) -> int:
-        attempted = deliver_due(self.engine, self.sinks, self.outbox, self.settings.delivery)
+        attempted = deliver_due(
+            self.engine, self.sinks, self.outbox, self.settings.delivery, skip=self.pulled
+        )
         if attempted and self.scheduler.running:
             self._schedule_retry()
         return attempted

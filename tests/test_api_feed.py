@@ -52,6 +52,14 @@ def test_pull_partners_get_no_files_and_pull_then_acknowledge(world, keys):
     r = c.get("/api/feed/customs", params={"after": ids[0], "encoding": "text"}, headers=carol)
     assert [i["id"] for i in r.json()["items"]] == ids[1:]
     assert "CEB311Message" in r.json()["items"][0]["body"]
+    # what was routed after the switch waits, pending, for the partner's acknowledgement
+    with world.engine.connect() as conn:
+        waiting = conn.execute(
+            select(deliveries.c.id).where(
+                deliveries.c.partner_id == "customs", deliveries.c.state == "pending"
+            )
+        ).scalars()
+        assert sorted(waiting) == ids[2:]
     # acknowledge the first: the next pull (default cursor) starts after it
     r = c.post("/api/feed/customs/ack", json={"through": ids[0]}, headers=carol)
     assert r.status_code == 200 and r.json() == {"partner": "customs", "acknowledged": 1}

@@ -336,8 +336,8 @@ def declare_lists(request: Request, who: ApiUser, body: DeclareIn) -> list[Decla
 
 
 # ------------------------------------------------------------------------ the pull feed
-# A pull partner's deliveries are handed to the feed by the delivery worker (runner.PullSink
-# writes nothing); the partner's acknowledgement cursor says what it has really taken.
+# A pull partner's deliveries stay pending (the delivery worker passes them over) until the
+# partner acknowledges them; its acknowledgement cursor says what it has really taken.
 
 
 def _cursor(conn, partner: str) -> int:

@@ -51,7 +51,7 @@ def due_ids(engine: Engine, limit: int = BATCH) -> list[int]:
         return list(conn.execute(q).scalars())
 
 
-def _due(conn: Connection):
+def _due(conn: Connection, skip: frozenset[str]):
     q = (
         select(
             deliveries.c.id,
@@ -67,6 +67,8 @@ def _due(conn: Connection):
         .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
         .limit(BATCH)
     )
+    if skip:
+        q = q.where(deliveries.c.partner_id.not_in(sorted(skip)))
     if conn.dialect.name == "postgresql":
         # Several workers share the table: each takes rows nobody else holds.
         q = q.with_for_update(skip_locked=True)
@@ -74,18 +76,22 @@ def _due(conn: Connection):
 
 
 def deliver_due(
-    engine: Engine, sinks: Mapping[str, Sink], default: Sink, policy: DeliverySettings
+    engine: Engine,
+    sinks: Mapping[str, Sink],
+    default: Sink,
+    policy: DeliverySettings,
+    skip: frozenset[str] = frozenset(),
 ) -> int:
-    """Attempt every due delivery once; returns how many were attempted."""
+    """Attempt every due delivery once, except for the partners in `skip` (they pull)."""
     if engine.dialect.name == "postgresql":
         # The row locks are held until the outcome is recorded, in the same transaction.
         with engine.begin() as conn:
-            rows = _due(conn)
+            rows = _due(conn, skip)
             if rows:
                 _record(conn, *_attempt(rows, sinks, default), policy)
             return len(rows)
     with engine.connect() as conn:
-        rows = _due(conn)
+        rows = _due(conn, skip)
     if not rows:
         return 0
     done, failed = _attempt(rows, sinks, default)

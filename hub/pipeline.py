@@ -336,17 +336,9 @@ class Processor:
         ctx = ApplyContext(
             conn=conn, message_id=message_id, partner=item.partner, now=now, router=self.router
         )
-        outcomes: list[tuple[rec.Record, RecordOutcome]] = []
-        if len(records) > item.msg_type.max_records:
-            error = RecordRejected(
-                item.msg_type.codes.too_many,
-                f"{len(records)} records in one message; at most {item.msg_type.max_records}",
-            )
-            outcomes = [(r, self._refused(handler, r, error)) for r in records]
-        else:
-            for record in records:
-                outcomes.append((record, self._apply_record(conn, handler, ctx, record)))
-            on_documents(ctx, item.msg_type.root, [r for r, o in outcomes if o.accepted])
+        # count_stage has already refused a message over the record limit.
+        outcomes = [(r, self._apply_record(conn, handler, ctx, r)) for r in records]
+        on_documents(ctx, item.msg_type.root, [r for r, o in outcomes if o.accepted])
         self._answer(conn, item, message_id, outcomes, now)
         if any(o.accepted for _, o in outcomes):
             self.router.route_copies(conn, item, message_id, now)

@@ -22,6 +22,7 @@ from hub.scheduler import DELIVERY_JOB, Scheduler, prune_archive
 from hub.store.db import engine_for
 from hub.store.states import DeliveryState
 from hub.store.tables import deliveries, messages
+from hub.workers import is_console_worker
 from hub.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -238,7 +239,7 @@ class Hub:
         watcher = InboxWatcher(self.ws.inbox, self.wakeup)
         watcher.start()
         console = None
-        if self.settings.console.enabled:
+        if self.settings.console.enabled and is_console_worker():
             from hub.console.server import serve_console
 
             console = serve_console(self.ws, self.settings, self.wakeup)

@@ -160,7 +160,7 @@ def test_retries_back_off_and_keep_the_last_error(hub_ws, keys):
 # ---------------------------------------------------------------- SFTP: a permanent refusal
 
 
-def test_sftp_push_refused_by_permissions_is_dead_lettered_and_resent_once_fixed(
+def test_sftp_push_refused_by_permissions_waits_long_and_is_resent_once_fixed(
     ws, keys, sshd, capsys
 ):
     inbox, outbox = sshd.root / "customs" / "inbox", sshd.root / "customs" / "outbox"
@@ -176,20 +176,27 @@ def test_sftp_push_refused_by_permissions_is_dead_lettered_and_resent_once_fixed
     assert cli(ws, *c) == 0
     assert cli(ws, "partner", "add", "inspection", "--role", "inspection", "--codes", "CIQ") == 0
     policy(ws, max_attempts=5)
+    doc = config.read_document(ws)
+    doc["delivery"]["backoff_seconds"] = 1.0
+    doc["delivery"]["backoff_cap_seconds"] = 300.0
+    config.write_document(ws, doc)
     drop_orders(ws, keys, 2)
     Hub(ws).run_once()
 
     [first, second] = rows(ws, "customs")
-    assert first.state == DeliveryState.DEAD and first.attempts == 1  # not retryable: at once
+    # A refusal the partner must fix is retried at the longest interval, not dead-lettered.
+    assert first.state == DeliveryState.PENDING and first.attempts == 1
     assert "permission denied" in first.last_error
+    wait = first.next_attempt_at.replace(tzinfo=None) - utcnow().replace(tzinfo=None)
+    assert wait.total_seconds() > 250
     # The rest of that partner's round was skipped, and retried later: nothing is lost.
-    assert second.state in (DeliveryState.DEAD, DeliveryState.PENDING)
+    assert second.state == DeliveryState.PENDING
     status = cli_json(ws, capsys, "status")
     push = next(a for a in status["adapters"] if a["name"] == "sftp-push:customs")
     assert push["up"] is False and "permission denied" in push["last_error"]
 
     inbox.chmod(0o777)  # the partner fixed its folder
-    assert cli(ws, "resend", "--dead") == 0
+    assert cli(ws, "resend", first.id, second.id) == 0  # no need to wait for the retry
     run_until(ws, lambda: {r.state for r in rows(ws, "customs")} == {DeliveryState.DELIVERED})
     assert sorted(p.name for p in files(inbox)) == sorted(r.file_name for r in rows(ws, "customs"))
 

@@ -165,9 +165,15 @@ def _record(
         )
     for delivery_id, attempts, error, retryable in failed:
         attempt = attempts + 1
-        dead = attempt >= policy.max_attempts or not retryable
+        dead = attempt >= policy.max_attempts
         metrics.delivery("dead" if dead else "retry")
-        wait = retry_delay(attempt, policy.backoff_seconds, policy.backoff_cap_seconds)
+        # A refusal that needs a fix on the partner's side (permissions, host key, credentials)
+        # is still retried, but at the longest interval: ops can fix it and `cebhub resend`.
+        wait = (
+            retry_delay(attempt, policy.backoff_seconds, policy.backoff_cap_seconds)
+            if retryable
+            else policy.backoff_cap_seconds
+        )
         conn.execute(
             update(deliveries)
             .where(deliveries.c.id == delivery_id)

@@ -14,9 +14,10 @@ $(STAMP): setup.cfg pyproject.toml
 
 venv: $(STAMP)
 
-## run the hub on the repository-root workspace (SQLite, folders, console on 127.0.0.1:8080)
+## run the hub on the repository-root workspace (SQLite, folders, console on 127.0.0.1:8080);
+## a new workspace is initialised and filled with a day of demo traffic first
 run: $(STAMP)
-	@test -f config/hub.toml || $(VENV)/bin/cebhub -w . init
+	@test -f config/hub.toml || { $(VENV)/bin/cebhub -w . init && $(VENV)/bin/cebhub -w . demo; }
 	$(VENV)/bin/cebhub -w . run
 
 ## the whole suite: lint, format check, pytest

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from typing import Any
 
@@ -26,12 +25,11 @@ def print_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
-def setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+def setup_logging(verbose: bool = False, fmt: str | None = None) -> None:
+    """JSON lines (default when stderr is not a terminal) or text; see hub.logsetup."""
+    from hub import logsetup
+
+    logsetup.setup(verbose, fmt)
 
 
 def fail(message: str) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ from hub.config import Settings
 from hub.store.states import DeliveryState
 from hub.store.tables import deliveries, messages
 from hub.workspace import Workspace
+
+CERT_HORIZON_DAYS = 30  # certificates expiring this soon are shown
 
 
 def folder_backlog(folder: Path) -> dict[str, Any]:
@@ -33,11 +36,50 @@ def folder_backlog(folder: Path) -> dict[str, Any]:
     return {"files": count, "oldest_age_seconds": age}
 
 
+TOP_REASONS = 5  # quarantine reasons shown, most frequent first
+
+
+def _reason_of(note: Path) -> str:
+    """The reason line of a quarantine note, cut to its code and first words."""
+    try:
+        text = note.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "unreadable reason file"
+    for line in text.splitlines():
+        if line.startswith("reason: "):
+            reason = line.removeprefix("reason: ")
+            return reason.split(":")[0][:80]
+    return "no reason recorded"
+
+
 def _quarantine(ws: Workspace) -> dict[str, Any]:
     count = 0
+    reasons: Counter[str] = Counter()
     for partner_dir in ws.quarantine.glob("*"):
-        count += sum(1 for p in partner_dir.iterdir() if not p.name.endswith(".reason.txt"))
-    return {"files": count}
+        if not partner_dir.is_dir():
+            continue
+        for p in partner_dir.iterdir():
+            if p.name.endswith(".reason.txt"):
+                reasons[_reason_of(p)] += 1
+            else:
+                count += 1
+    top = [{"reason": r, "files": n} for r, n in reasons.most_common(TOP_REASONS)]
+    return {"files": count, "top_reasons": top}
+
+
+def _lists_by_state(conn) -> dict[str, int]:
+    from hub.clearance.tables import lists
+
+    return dict(conn.execute(select(lists.c.state, func.count()).group_by(lists.c.state)).all())
+
+
+def _certificates(ws: Workspace, settings: Settings) -> list[dict[str, Any]]:
+    from hub.trust import expiring_certificates
+
+    try:
+        return expiring_certificates(ws, settings, CERT_HORIZON_DAYS)
+    except Exception as exc:  # a missing certificate file must not hide the rest of the status
+        return [{"partner": "?", "error": str(exc)}]
 
 
 def collect(ws: Workspace, settings: Settings, engine: Engine) -> dict[str, Any]:
@@ -51,6 +93,7 @@ def collect(ws: Workspace, settings: Settings, engine: Engine) -> dict[str, Any]
             ).all()
         )
         backlog = _delivery_backlog(conn)
+        lists_by_state = _lists_by_state(conn)
     partners = {
         p.id: {
             "role": p.role.value,
@@ -69,6 +112,8 @@ def collect(ws: Workspace, settings: Settings, engine: Engine) -> dict[str, Any]
         "delivery_backlog": backlog,
         "adapters": [a for a in read_status(ws) if a.get("partner_id") in settings.partners],
         "quarantine": _quarantine(ws),
+        "lists": lists_by_state,
+        "certificates_expiring": _certificates(ws, settings),
     }
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from datetime import timedelta
 
 from lxml import etree
 
 from hub import config
+from hub.clock import utcnow
 from hub.config import Partner, Settings, SignaturePolicy
 from hub.errors import ConfigError, SignatureError
 from hub.messages.types import SignaturePolicy as SpecSignature
@@ -152,3 +154,48 @@ def hub_envelope_signer(ws: Workspace) -> Callable[[etree._Element], etree._Elem
         return sign_enveloped(root, key, cert)
 
     return sign
+
+
+def partner_certificates(ws: Workspace, partner: Partner) -> list[tuple[str, TrustedCert]]:
+    """(file, certificate) of every certificate registered for a partner."""
+    return [
+        (path, cert)
+        for path in partner.certificates
+        for cert in load_trusted(ws.resolve(path), label=partner.id)
+    ]
+
+
+def expiring_certificates(ws: Workspace, settings: Settings, days: int) -> list[dict]:
+    """Certificates that run out within `days`, soonest first, and whether one takes over."""
+    now = utcnow()
+    horizon = now + timedelta(days=days)
+    rows = []
+    for partner in settings.partners.values():
+        certs = partner_certificates(ws, partner)
+        for path, cert in certs:
+            if cert.not_after > horizon:
+                continue
+            # A partner only breaks if no other certificate is valid when this one runs out
+            # and stays valid past it (one that starts later leaves a gap).
+            successor = next(
+                (
+                    c
+                    for _, c in certs
+                    if c is not cert and c.not_before <= cert.not_after < c.not_after
+                ),
+                None,
+            )
+            rows.append(
+                {
+                    "partner": partner.id,
+                    "key_name": cert.key_name,
+                    "not_after": cert.not_after.isoformat(),
+                    "days_left": (cert.not_after - now).days,
+                    "expired": cert.not_after < now,
+                    "successor": successor is not None,
+                    "successor_key_name": successor.key_name if successor else None,
+                    "file": path,
+                }
+            )
+    rows.sort(key=lambda r: r["not_after"])
+    return rows

@@ -125,7 +125,10 @@ def test_dashboard_shows_the_backlog_oldest_first(stuck):
 
 
 def test_only_ops_and_admin_see_the_dashboard(stuck):
-    assert _login(stuck, "alice").get("/ops").status_code == 403
+    alice = _login(stuck, "alice")
+    assert alice.get("/ops").status_code == 403
+    assert 'href="/ops"' not in alice.get("/orders").text  # no menu entry either
+    assert 'href="/ops"' in _login(stuck, "olga").get("/orders").text
     anonymous = TestClient(create_app(stuck, config.load(stuck)), follow_redirects=False)
     assert anonymous.get("/ops").status_code == 303
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from datetime import timedelta
 from pathlib import Path
 
 import tomlkit
@@ -13,6 +12,7 @@ from hub.cli.common import fail, print_json, workspace
 from hub.clock import utcnow
 from hub.config import Role, SignaturePolicy
 from hub.signing import certificate_pem, load_trusted
+from hub.trust import expiring_certificates
 from hub.workspace import Workspace
 
 
@@ -223,38 +223,7 @@ def cmd_cert_remove(args: argparse.Namespace) -> int:
 
 def cmd_expiring(args: argparse.Namespace) -> int:
     ws = workspace(args)
-    settings = config.load(ws)
-    now = utcnow()
-    horizon = now + timedelta(days=args.days)
-    rows = []
-    for partner in settings.partners.values():
-        certs = list(_certificates(ws, partner.id, partner.certificates))
-        for path, cert in certs:
-            if cert.not_after > horizon:
-                continue
-            # A partner only breaks if no other certificate is valid when this one runs out
-            # and stays valid past it (one that starts later leaves a gap).
-            successor = next(
-                (
-                    c
-                    for _, c in certs
-                    if c is not cert and c.not_before <= cert.not_after < c.not_after
-                ),
-                None,
-            )
-            rows.append(
-                {
-                    "partner": partner.id,
-                    "key_name": cert.key_name,
-                    "not_after": cert.not_after.isoformat(),
-                    "days_left": (cert.not_after - now).days,
-                    "expired": cert.not_after < now,
-                    "successor": successor is not None,
-                    "successor_key_name": successor.key_name if successor else None,
-                    "file": path,
-                }
-            )
-    rows.sort(key=lambda r: r["not_after"])
+    rows = expiring_certificates(ws, config.load(ws), args.days)
     if args.json:
         print_json(rows)
         return 0

@@ -52,8 +52,24 @@ def cmd_status(args: argparse.Namespace) -> int:
     backlog = data["delivery_backlog"]
     for state in ("pending", "retrying", "dead"):
         states.add_row("delivery backlog", state, str(backlog[state]))
+    for state, n in sorted(data["lists"].items()):
+        states.add_row("lists", state, str(n))
     states.add_row("quarantine", "files", str(data["quarantine"]["files"]))
+    for top in data["quarantine"]["top_reasons"]:
+        states.add_row("quarantine", top["reason"], str(top["files"]))
     console.print(states)
+    if data["certificates_expiring"]:
+        certs = Table(title="Certificates expiring within 30 days")
+        for col in ("partner", "key name", "not after", "successor"):
+            certs.add_column(col)
+        for c in data["certificates_expiring"]:
+            if "error" in c:
+                certs.add_row(c["partner"], "-", "-", c["error"])
+                continue
+            left = "EXPIRED" if c["expired"] else f"{c['days_left']} days"
+            after = f"{c['not_after'][:10]} ({left})"
+            certs.add_row(c["partner"], c["key_name"], after, c["successor_key_name"] or "NONE")
+        console.print(certs)
     if data["adapters"]:
         adapters = Table(title="Transports")
         for col in ("adapter", "state", "since", "last error"):

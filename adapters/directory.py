@@ -55,10 +55,6 @@ class Claim:
         return self.path.name
 
 
-def _fsync_dir(path: Path) -> None:
-    _fsync_path(path)
-
-
 class DirectoryInbox:
     """Claims ready files of the partners whose transport is a folder."""
 
@@ -229,7 +225,7 @@ class DirectoryOutbox:
             os.replace(tmp, final)
             folders.add(final.parent)
         for folder in folders:
-            _fsync_dir(folder)
+            fsync_path(folder)
 
     def remove_stale_temps(self) -> int:
         """Delete temp files that a killed process of this host left in the outboxes."""
@@ -300,7 +296,8 @@ FSYNC_THREADS = 8  # concurrent fsyncs share journal commits; more threads stop 
 _fsync_pool: ThreadPoolExecutor | None = None
 
 
-def _fsync_path(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Make a file's contents, or a folder's entries, durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -312,9 +309,9 @@ def _fsync_files(paths: list[Path]) -> None:
     """fsync every file, several at a time; raises the first OSError."""
     global _fsync_pool
     if len(paths) == 1:
-        _fsync_path(paths[0])
+        fsync_path(paths[0])
         return
     if _fsync_pool is None:
         _fsync_pool = ThreadPoolExecutor(FSYNC_THREADS, thread_name_prefix="fsync")
-    for future in [_fsync_pool.submit(_fsync_path, p) for p in paths]:
+    for future in [_fsync_pool.submit(fsync_path, p) for p in paths]:
         future.result()

@@ -18,6 +18,8 @@ from typing import Any
 
 import paramiko
 
+from adapters.directory import fsync_path
+
 log = logging.getLogger(__name__)
 
 TEMP_SUFFIXES = (".tmp", ".part")  # a writer is still filling these (design §7)
@@ -416,7 +418,7 @@ def download(
     try:
         _copy_to(session, remote_file, part, progress)
         os.replace(part, local)
-        _fsync_dir(local.parent)
+        fsync_path(local.parent)
     except BaseException as exc:
         part.unlink(missing_ok=True)
         if isinstance(exc, Exception) and not isinstance(exc, ValueError):
@@ -449,14 +451,6 @@ def _copy_to(
             )
         dst.flush()
         os.fsync(dst.fileno())
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def finish(session: SftpSession, settings: SftpSettings, remote_file: RemoteFile) -> bool:

@@ -20,6 +20,19 @@ from hub.workspace import Workspace
 CERT_HORIZON_DAYS = 30  # certificates expiring this soon are shown
 
 
+def age_text(seconds: float | None) -> str:
+    """An age for people: 45s, 12m, 3.5h, 2.0d."""
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
 def folder_backlog(folder: Path) -> dict[str, Any]:
     """Files waiting in a folder and the age in seconds of the oldest."""
     count, oldest = 0, None

@@ -8,18 +8,8 @@ from rich.console import Console
 from rich.table import Table
 
 from hub.cli.common import print_json, settings, workspace
-from hub.status import collect
+from hub.status import age_text, collect
 from hub.store.db import engine_for
-
-
-def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    return f"{seconds / 3600:.1f}h"
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -36,8 +26,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     for pid, p in data["partners"].items():
         folders.add_row(
             pid, p["role"], p["transport"],
-            str(p["inbox"]["files"]), _age(p["inbox"]["oldest_age_seconds"]),
-            str(p["outbox"]["files"]), _age(p["outbox"]["oldest_age_seconds"]),
+            str(p["inbox"]["files"]), age_text(p["inbox"]["oldest_age_seconds"]),
+            str(p["outbox"]["files"]), age_text(p["outbox"]["oldest_age_seconds"]),
             str(p["claims"]["files"]),
         )  # fmt: skip
     console.print(folders)

@@ -21,6 +21,7 @@ from hub.clearance.tables import lists
 from hub.console.auth import Principal, UserRole, record
 from hub.console.deps import PageUser, checked_form, console, not_found, nudge, render
 from hub.errors import RecordRejected
+from hub.status import age_text
 from hub.store.states import DeliveryState
 from hub.store.tables import deliveries
 from hub.workspace import Workspace
@@ -102,18 +103,6 @@ def _age(when: datetime | float | None, now: float) -> float | None:
             when = when.replace(tzinfo=UTC)
         when = when.timestamp()
     return max(0.0, round(now - when, 1))
-
-
-def age_text(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
 
 
 def _files(folder: Path) -> list[Path]:

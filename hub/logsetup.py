@@ -104,7 +104,8 @@ def setup(verbose: bool = False, fmt: str | None = None, stream=None) -> logging
     embedding application, pytest's log capture); None then. A handler of an earlier call is
     replaced.
     """
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    for chatty in ("alembic", "apscheduler", "paramiko.transport", "pika"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)  # their INFO lines are noise here
     root = logging.getLogger()
     if any(not getattr(h, "_cebhub", False) for h in root.handlers):
         return None

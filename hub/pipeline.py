@@ -253,11 +253,12 @@ class Processor:
         now = utcnow()
         with stage("apply"), engine.begin() as conn:
             recorded = _recorded(conn, [item.claim for item in items])
+            seen = _Accepted.look_up(conn, [i for i in items if i.claim not in recorded])
             for item in items:
                 set_context(
                     partner=item.partner.id, claim=item.claim, guid=item.guid, stage="apply"
                 )
-                out.append(self._record_one(conn, item, now, recorded.get(item.claim)))
+                out.append(self._record_one(conn, item, now, recorded.get(item.claim), seen))
             crash_point("in-transaction")
         clear_context()
         count_messages(out)  # after the commit: only outcomes that happened
@@ -267,12 +268,16 @@ class Processor:
             log.info("%s %s %s", i.type_name, d.state, d.reason[:300], extra=ids)
         return out
 
-    def _record_one(self, conn: Connection, item: Inbound, now: datetime, earlier) -> Disposition:
+    def _record_one(
+        self, conn: Connection, item: Inbound, now: datetime, earlier, seen: _Accepted
+    ) -> Disposition:
         if earlier is not None:  # recorded before a crash: finish the file, nothing else
             return Disposition(item, MessageState(earlier.state), earlier.return_info or "")
         try:
-            with conn.begin_nested():
-                return self._apply(conn, item, now)
+            done = self._apply_isolated(conn, item, now, seen)
+            if done.state == MessageState.ACCEPTED:  # its savepoint is released: it counts
+                seen.add(item)
+            return done
         except IntegrityError as exc:
             # Another worker recovered the same claim and recorded it first (its insert
             # committed while ours waited on the unique claim): finish the file like a
@@ -323,11 +328,36 @@ class Processor:
         )
         return result.inserted_primary_key[0]
 
-    def _apply(self, conn: Connection, item: Inbound, now: datetime) -> Disposition:
+    def _apply_isolated(
+        self, conn: Connection, item: Inbound, now: datetime, seen: _Accepted
+    ) -> Disposition:
+        """`_apply` in the message's savepoint.
+
+        A message of one record needs no second savepoint for it: if that record is refused,
+        the message's savepoint is rolled back and the message recorded again with the
+        refusal, which leaves exactly what a record savepoint would have left (the message
+        row and its receipts, none of the record's writes). Refusals are rare; the common
+        case saves a SAVEPOINT and a RELEASE per message.
+        """
+        try:
+            with conn.begin_nested():
+                return self._apply(conn, item, now, seen)
+        except _RefusedAlone as refused:
+            with conn.begin_nested():
+                return self._apply(conn, item, now, seen, refusal=refused.error)
+
+    def _apply(
+        self,
+        conn: Connection,
+        item: Inbound,
+        now: datetime,
+        seen: _Accepted,
+        refusal: RecordRejected | None = None,
+    ) -> Disposition:
         if item.error is not None:
             return self._reject(conn, item, now)
         assert item.msg_type is not None and item.root is not None
-        duplicate = self._find_duplicate(conn, item)
+        duplicate = seen.find(item)
         if duplicate is not None:
             return self._duplicate(conn, item, now, duplicate)
         message_id = self._insert_message(conn, item, now, MessageState.ACCEPTED, None, "")
@@ -337,12 +367,28 @@ class Processor:
             conn=conn, message_id=message_id, partner=item.partner, now=now, router=self.router
         )
         # count_stage has already refused a message over the record limit.
-        outcomes = [(r, self._apply_record(conn, handler, ctx, r)) for r in records]
+        if refusal is not None:  # the only record was refused the first time round
+            outcomes = [(records[0], self._refused(handler, records[0], refusal))]
+        elif len(records) == 1:
+            try:
+                outcomes = [(records[0], handler.apply(ctx, records[0]))]
+            except RecordRejected as exc:
+                raise _RefusedAlone(exc) from exc
+        else:
+            outcomes = [(r, self._apply_record(conn, handler, ctx, r)) for r in records]
         on_documents(ctx, item.msg_type.root, [r for r, o in outcomes if o.accepted])
-        self._answer(conn, item, message_id, outcomes, now)
+        writes = _Writes()
+        self._answer(conn, item, message_id, outcomes, now, writes)
         if any(o.accepted for _, o in outcomes):
-            self.router.route_copies(conn, item, message_id, now)
+            self.router.route_copies(conn, item, message_id, now, writes.deliveries)
+        self._write(conn, writes)
         return Disposition(item, MessageState.ACCEPTED)
+
+    def _write(self, conn: Connection, writes: _Writes) -> None:
+        """A message's receipts rows, then its delivery rows: one statement each."""
+        if writes.receipts:
+            conn.execute(_INSERT_RECEIPTS, writes.receipts)
+        self.router.flush(conn, writes.deliveries)
 
     @staticmethod
     def _refused(handler, record: rec.Record, error: RecordRejected) -> RecordOutcome:
@@ -365,6 +411,7 @@ class Processor:
         message_id: int,
         outcomes: list[tuple[rec.Record, RecordOutcome]],
         now: datetime,
+        writes: _Writes,
     ) -> None:
         """One receipt per step: the first carries every record's first status, and so on."""
         assert item.msg_type is not None
@@ -384,7 +431,7 @@ class Processor:
                     )
                     refs.append(outcome)
             receipt = build_receipt(item.msg_type, entries, when=now)
-            self._store_receipt(conn, item, message_id, receipt, refs, now)
+            self._store_receipt(conn, item, message_id, receipt, refs, now, writes)
 
     def _store_receipt(
         self,
@@ -394,9 +441,11 @@ class Processor:
         receipt: Receipt,
         refs: list[RecordOutcome | None],
         now: datetime,
+        writes: _Writes,
     ) -> None:
+        """Collect a receipt's rows and its delivery rows; `_write` inserts them."""
         table = item.msg_type.table if item.msg_type else None
-        rows = []
+        rows = writes.receipts
         for entry, ref in zip(receipt.entries, refs, strict=True):
             rows.append(
                 dict(
@@ -413,8 +462,7 @@ class Processor:
                     returned_at=now,
                 )
             )
-        conn.execute(insert(receipts), rows)
-        self.router.send_receipt(conn, item, message_id, receipt, now)
+        self.router.send_receipt(conn, item, message_id, receipt, now, writes.deliveries)
 
     def _reject(self, conn: Connection, item: Inbound, now: datetime) -> Disposition:
         error = item.error or HubError("rejected")
@@ -438,10 +486,13 @@ class Processor:
                 for r in records
             ]
             # A receipt holds at most 100 entries: a too-many message is answered in several.
+            writes = _Writes()
             for start in range(0, len(entries), MAX_RECORDS_PER_MESSAGE):
                 part = entries[start : start + MAX_RECORDS_PER_MESSAGE]
                 receipt = build_receipt(item.msg_type, part, when=now)
-                self._store_receipt(conn, item, message_id, receipt, [None] * len(part), now)
+                none = [None] * len(part)
+                self._store_receipt(conn, item, message_id, receipt, none, now, writes)
+            self._write(conn, writes)
             return Disposition(item, MessageState.REJECTED, f"{error.return_status} {info}")
         receipt = build_format_receipt(
             error.return_status,
@@ -450,20 +501,11 @@ class Processor:
             ori_message_type=item.type_name,
             when=now,
         )
-        self._store_receipt(conn, item, message_id, receipt, [None] * len(receipt.entries), now)
+        writes = _Writes()
+        none = [None] * len(receipt.entries)
+        self._store_receipt(conn, item, message_id, receipt, none, now, writes)
+        self._write(conn, writes)
         return Disposition(item, MessageState.REJECTED, f"{error.return_status} {info}")
-
-    def _find_duplicate(self, conn: Connection, item: Inbound):
-        """An accepted message of the partner with the same bytes, or the same type and guid."""
-        by_bytes = conn.execute(
-            _SAME_BYTES, {"partner_id": item.partner.id, "sha256": item.sha256}
-        ).first()
-        if by_bytes is not None or not item.guid:
-            return by_bytes
-        return conn.execute(
-            _SAME_GUID,
-            {"partner_id": item.partner.id, "msg_type": item.type_name, "guid": item.guid},
-        ).first()
 
     def _duplicate(self, conn: Connection, item: Inbound, now: datetime, earlier) -> Disposition:
         assert item.msg_type is not None and item.root is not None
@@ -482,21 +524,108 @@ class Processor:
             for r in records
         ]
         receipt = build_receipt(item.msg_type, entries, when=now)
-        self._store_receipt(conn, item, message_id, receipt, [None] * len(entries), now)
+        writes = _Writes()
+        self._store_receipt(conn, item, message_id, receipt, [None] * len(entries), now, writes)
+        self._write(conn, writes)
         return Disposition(item, MessageState.DUPLICATE, info)
 
 
 # Built once with bound parameters, so SQLAlchemy compiles each a single time.
 _INSERT_MESSAGE = insert(messages)
-_ACCEPTED_OF_PARTNER = select(messages.c.id, messages.c.received_at).where(
+_INSERT_RECEIPTS = insert(receipts)
+_ACCEPTED = select(
+    messages.c.id,
+    messages.c.received_at,
+    messages.c.partner_id,
+    messages.c.sha256,
+    messages.c.msg_type,
+    messages.c.guid,
+).where(messages.c.state == MessageState.ACCEPTED)
+_SAME_BYTES = _ACCEPTED.where(messages.c.sha256.in_(bindparam("sha256s", expanding=True)))
+_SAME_GUID = _ACCEPTED.where(  # served by the partial unique index ux_messages_accepted_guid
     messages.c.partner_id == bindparam("partner_id"),
-    messages.c.state == MessageState.ACCEPTED,
+    messages.c.msg_type == bindparam("msg_type"),
+    messages.c.guid.in_(bindparam("guids", expanding=True)),
 )
-_SAME_BYTES = _ACCEPTED_OF_PARTNER.where(messages.c.sha256 == bindparam("sha256")).limit(1)
-_SAME_GUID = _ACCEPTED_OF_PARTNER.where(
-    messages.c.msg_type == bindparam("msg_type"), messages.c.guid == bindparam("guid")
-).limit(1)
-CLAIM_LOOKUP_CHUNK = 500  # claims per IN (...) query
+CLAIM_LOOKUP_CHUNK = 500  # claims (or hashes, or guids) per IN (...) query
+
+
+class _RefusedAlone(Exception):
+    """The only record of a message was refused: roll the message back, record the refusal."""
+
+    def __init__(self, error: RecordRejected) -> None:
+        super().__init__(error.return_info)
+        self.error = error
+
+
+@dataclass
+class _Writes:
+    """A message's receipts rows and delivery rows, inserted together at its end."""
+
+    receipts: list[dict] = field(default_factory=list)
+    deliveries: list = field(default_factory=list)  # routing.Queued
+
+
+@dataclass(frozen=True)
+class _Earlier:
+    """An accepted message a new one may duplicate."""
+
+    id: int | None
+    received_at: datetime
+
+
+@dataclass
+class _Accepted:
+    """The partners' accepted messages a batch may duplicate, by bytes and by type + guid.
+
+    Read for the whole batch in a few queries, then kept up to date as the batch's own
+    messages are accepted: the same answers as one look-up per message inside the transaction.
+    """
+
+    by_bytes: dict[tuple[str, str], _Earlier] = field(default_factory=dict)
+    by_guid: dict[tuple[str, str, str], _Earlier] = field(default_factory=dict)
+
+    @classmethod
+    def look_up(cls, conn: Connection, items: Sequence[Inbound]) -> _Accepted:
+        found = cls()
+        wanted = [i for i in items if i.error is None and i.msg_type is not None]
+        hashes = sorted({i.sha256 for i in wanted})
+        groups: dict[tuple[str, str], set[str]] = {}
+        for i in wanted:
+            if i.guid:
+                groups.setdefault((i.partner.id, i.type_name), set()).add(i.guid)
+        rows = []
+        for start in range(0, len(hashes), CLAIM_LOOKUP_CHUNK):
+            chunk = hashes[start : start + CLAIM_LOOKUP_CHUNK]
+            rows += conn.execute(_SAME_BYTES, {"sha256s": chunk}).all()
+        for (partner_id, msg_type), guids in groups.items():
+            ordered = sorted(guids)
+            for start in range(0, len(ordered), CLAIM_LOOKUP_CHUNK):
+                chunk = ordered[start : start + CLAIM_LOOKUP_CHUNK]
+                params = {"partner_id": partner_id, "msg_type": msg_type, "guids": chunk}
+                rows += conn.execute(_SAME_GUID, params).all()
+        for row in sorted(rows, key=lambda r: r.id):  # the first recorded wins, as LIMIT 1 did
+            found._remember(row.partner_id, row.sha256, row.msg_type, row.guid, row)
+        return found
+
+    def _remember(self, partner: str, sha256: str, msg_type: str, guid: str | None, row) -> None:
+        earlier = _Earlier(row.id, row.received_at)
+        self.by_bytes.setdefault((partner, sha256), earlier)
+        if guid:
+            self.by_guid.setdefault((partner, msg_type, guid), earlier)
+
+    def find(self, item: Inbound) -> _Earlier | None:
+        """An accepted message of the partner with the same bytes, or the same type and guid."""
+        by_bytes = self.by_bytes.get((item.partner.id, item.sha256))
+        if by_bytes is not None or not item.guid:
+            return by_bytes
+        return self.by_guid.get((item.partner.id, item.type_name, item.guid))
+
+    def add(self, item: Inbound) -> None:
+        """A message of this batch was just accepted (stored guid as the message row has it)."""
+        stored_guid = (item.guid or "")[:64] or None
+        earlier = _Earlier(None, item.received_at)
+        self._remember(item.partner.id, item.sha256, item.type_name, stored_guid, earlier)
 
 
 def _recorded(conn: Connection, claims: Sequence[str]) -> dict:

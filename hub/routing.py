@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -11,7 +12,7 @@ from lxml import etree
 from sqlalchemy import Connection
 
 from hub.config import Partner, Settings
-from hub.delivery.outbox import enqueue, file_name_for
+from hub.delivery.outbox import delivery_row, enqueue, enqueue_many, file_name_for
 from hub.envelope import build_envelope
 from hub.errors import HubError
 from hub.messages.receipts import Receipt
@@ -27,6 +28,25 @@ log = logging.getLogger(__name__)
 # BaseSubscribe/status (spec §2.11): ALL = data and receipts, DATA = data, RET = receipts.
 SUBSCRIBE_RECEIPTS = frozenset({"ALL", "RET"})
 SUBSCRIBE_DATA = frozenset({"ALL", "DATA"})
+
+
+@dataclass(frozen=True)
+class Queued:
+    """One file to queue for a partner, collected so a message's files go in one statement."""
+
+    partner: Partner
+    kind: str
+    msg_type: str
+    guid: str
+    payload: bytes
+    message_id: int | None
+    now: datetime
+    receiver_id: str | None
+
+    @property
+    def fallback_guid(self) -> str:
+        """The name's guid when the partner already has a file of this guid."""
+        return f"{self.guid}_{self.message_id}"
 
 
 class Router:
@@ -63,21 +83,52 @@ class Router:
     def _enqueue(
         self, conn: Connection, partner: Partner, kind: str, msg_type: str, guid: str,
         payload: bytes, message_id: int | None, now: datetime, receiver_id: str | None,
+        pending: list[Queued] | None = None,
     ) -> None:  # fmt: skip
+        """Queue one file for `partner`; with `pending`, only collect it for `flush`."""
+        if pending is not None:
+            pending.append(
+                Queued(partner, kind, msg_type, guid, payload, message_id, now, receiver_id)
+            )
+            return
+        self._insert(
+            conn, Queued(partner, kind, msg_type, guid, payload, message_id, now, receiver_id)
+        )
+
+    def _insert(self, conn: Connection, q: Queued, names: tuple[str, ...] | None = None) -> None:
         # One statement in the common case: the insert itself tells whether the name is taken.
-        for name_guid in (guid, f"{guid}_{message_id}"):
-            body = self.wrap(payload, msg_type, name_guid, receiver_id=receiver_id, now=now)
+        for name_guid in names or (q.guid, q.fallback_guid):
+            body = self.wrap(q.payload, q.msg_type, name_guid, receiver_id=q.receiver_id, now=q.now)
             inserted = enqueue(
-                conn, partner_id=partner.id, kind=kind, msg_type=msg_type, guid=name_guid,
-                body=body, message_id=message_id, now=now,
+                conn, partner_id=q.partner.id, kind=q.kind, msg_type=q.msg_type, guid=name_guid,
+                body=body, message_id=q.message_id, now=q.now,
             )  # fmt: skip
             if inserted is not None:
                 return
             # another message reused this guid: keep both files apart
         raise HubError(
-            f"{partner.id} already has {file_name_for(msg_type, guid)} and its "
-            f"{message_id} variant; not queued twice"
+            f"{q.partner.id} already has {file_name_for(q.msg_type, q.guid)} and its "
+            f"{q.message_id} variant; not queued twice"
         )
+
+    def flush(self, conn: Connection, pending: list[Queued]) -> None:
+        """Insert the collected files in one statement; a taken name gets the fallback name."""
+        rows = [
+            delivery_row(
+                partner_id=q.partner.id,
+                kind=q.kind,
+                msg_type=q.msg_type,
+                guid=q.guid,
+                body=self.wrap(q.payload, q.msg_type, q.guid, receiver_id=q.receiver_id, now=q.now),
+                message_id=q.message_id,
+                now=q.now,
+            )
+            for q in pending
+        ]
+        for q, went_in in zip(pending, enqueue_many(conn, rows), strict=True):
+            if not went_in:
+                self._insert(conn, q, names=(q.fallback_guid,))
+        pending.clear()
 
     def subscribers(self, item: Inbound, wants: frozenset[str]) -> list[Partner]:
         """Partners the message's `BaseSubscribe` entries name (by DXP id) for `wants`.
@@ -111,6 +162,7 @@ class Router:
         message_id: int | None,
         receipt: Receipt,
         now: datetime,
+        pending: list[Queued] | None = None,
     ) -> None:
         """A receipt goes to the sender, in an envelope if the sender used one, and to the
         message's `RET` / `ALL` subscribers."""
@@ -119,15 +171,18 @@ class Router:
         )
         self._enqueue(
             conn, item.partner, "receipt", receipt.msg_type, receipt.guid, receipt.body,
-            message_id, now, receiver,
+            message_id, now, receiver, pending,
         )  # fmt: skip
         for partner in self.subscribers(item, SUBSCRIBE_RECEIPTS):
             self._enqueue(
                 conn, partner, "receipt", receipt.msg_type, receipt.guid, receipt.body,
-                message_id, now, self.envelope_receiver(partner),
+                message_id, now, self.envelope_receiver(partner), pending,
             )  # fmt: skip
 
-    def route_copies(self, conn: Connection, item: Inbound, message_id: int, now: datetime) -> None:
+    def route_copies(
+        self, conn: Connection, item: Inbound, message_id: int, now: datetime,
+        pending: list[Queued] | None = None,
+    ) -> None:  # fmt: skip
         """An accepted declaration goes, exactly as signed, to the endpoints of its route and
         to its `DATA` / `ALL` subscribers, once to each."""
         assert item.msg_type is not None and item.body is not None
@@ -139,5 +194,5 @@ class Router:
                 continue
             self._enqueue(
                 conn, target, "route", item.msg_type.root, item.guid or str(message_id),
-                item.body, message_id, now, self.envelope_receiver(target),
+                item.body, message_id, now, self.envelope_receiver(target), pending,
             )  # fmt: skip

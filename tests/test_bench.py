@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 
 WORKER = "import sys; from hub.cli import main; sys.exit(main(sys.argv[1:]))"
 
@@ -40,3 +41,35 @@ def test_bench_json_has_every_figure_and_every_message_is_answered(tmp_path):
     assert len(dropped) == 40
     assert {name.split("_")[0] for name in dropped} == set(result["mix"])
     assert not list((ws / "inbox").glob("*/*.xml")) and not list((ws / "claims").glob("*/*"))
+
+
+def test_bench_at_a_rate_drops_into_a_running_hub_and_answers_every_message(tmp_path):
+    kept = tmp_path / "kept"
+    args = ["bench", "--messages", "40", "--rate", "50", "--json", "--keep", kept]
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER, *args], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert result["rate"] == 50
+    assert result["messages"] == result["answered"] == 40 and result["unanswered"] == 0
+    assert set(result["latency_ms"]) == {"p50", "p95", "p99"} and result["peak_rss_mb"] > 0
+    ws = kept / "ws"
+    # Every file went through the inbox of the real `cebhub run`, which logged it in JSON.
+    assert not list((ws / "bench-staging").glob("*/*.xml"))
+    assert len(list((ws / "archive").glob("*/*/*"))) == 40
+    logged = [json.loads(line) for line in (ws / "bench-run.log").read_text().splitlines()]
+    assert sum(1 for e in logged if e.get("stage") == "done") == 40
+    # The run had its console off: it measured the hub, not a web server.
+    assert tomllib.loads((ws / "config" / "hub.toml").read_text())["console"]["enabled"] is False
+
+
+def test_bench_refuses_a_rate_with_workers_or_a_profile(tmp_path):
+    for extra in (["--workers", "2"], ["--profile", str(tmp_path / "p")]):
+        done = subprocess.run(
+            [sys.executable, "-c", WORKER, "bench", "--rate", "10", *extra],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode != 0 and "--rate" in done.stderr

@@ -8,6 +8,7 @@ import platform
 import resource
 import secrets
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from sqlalchemy.engine import make_url
 
 from hub import config
 from hub.bench.floor import measure_floor
-from hub.bench.workload import Dropped, generate, message_mix, prepare_workspace
+from hub.bench.workload import Dropped, drop_paced, generate, message_mix, prepare_workspace
 from hub.store.db import dispose_all, engine_for
 from hub.store.tables import deliveries, messages
 from hub.workspace import Workspace
@@ -40,6 +41,7 @@ class BenchOptions:
     profile: Path | None = None
     keep: Path | None = None
     seed: int = 1
+    rate: float | None = None  # files a second dropped while `cebhub run` works; None: all first
 
 
 def machine() -> dict:
@@ -140,6 +142,54 @@ def _run_workers(ws: Workspace, workers: int) -> tuple[float, float, int]:
     return start, time.time(), peak
 
 
+STAGING = "bench-staging"  # where a paced run's files wait to be dropped, beside the inbox
+STARTUP_SECONDS = 3.0  # `cebhub run` imports, migrates and starts watching before the drop
+PACED_TIMEOUT = 900.0  # seconds after the last drop before a paced run gives up waiting
+
+
+def _answered_count(ws: Workspace) -> int:
+    engine = engine_for(config.load(ws), ws)
+    with engine.connect() as conn:
+        return conn.execute(
+            select(func.count(func.distinct(deliveries.c.message_id))).where(
+                deliveries.c.kind == "receipt", deliveries.c.delivered_at.is_not(None)
+            )
+        ).scalar()
+
+
+def _run_paced(
+    ws: Workspace, staged: list[Dropped], rate: float, notes: list[str]
+) -> tuple[float, float, int, list[Dropped]]:
+    """(start, end, peak RSS in KiB, files as dropped) of a real `cebhub run` (forever,
+    console off) while the staged files are dropped at `rate` a second; stopped with SIGTERM
+    once every file is answered."""
+    doc = config.read_document(ws)
+    doc.setdefault("console", {})["enabled"] = False
+    config.write_document(ws, doc)
+    args = [sys.executable, "-c", WORKER_CODE, "-w", str(ws.root), "run", "--log-format", "json"]
+    with open(ws.root / "bench-run.log", "wb") as log_file:  # the hub's JSON lines, as in service
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log_file)
+    try:
+        time.sleep(STARTUP_SECONDS)
+        start = time.time()
+        dropped = drop_paced(ws, staged, STAGING, rate)
+        offered = len(dropped) / max(1e-9, time.time() - start)
+        notes.append(f"paced drop: {rate:g}/s asked, {offered:.0f}/s achieved by the dropper")
+        deadline = time.time() + PACED_TIMEOUT
+        while _answered_count(ws) < len(dropped) and time.time() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"cebhub run exited with {proc.returncode}")
+            time.sleep(0.5)
+        end = time.time()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        notes.append(f"cebhub run exited with {proc.returncode} on SIGTERM")
+    return start, end, usage.ru_maxrss, dropped
+
+
 def _answers(ws: Workspace) -> tuple[dict[str, float], dict[str, int], float | None]:
     """(first receipt delivered per input file name, message states, first claim time)."""
     engine = engine_for(config.load(ws), ws)
@@ -196,9 +246,13 @@ def run_bench(options: BenchOptions, notes: list[str]) -> dict:
         before = machine()
         ws = prepare_workspace(root / "ws", url)
         t0 = time.time()
-        dropped = generate(ws, options.messages, types, seed=options.seed)
+        into = STAGING if options.rate else "inbox"
+        dropped = generate(ws, options.messages, types, seed=options.seed, into=into)
         generated = time.time() - t0
-        if workers > 1:
+        if options.rate:
+            dispose_all()  # the hub is another process; ours reads only at the end
+            start, end, peak_kib, dropped = _run_paced(ws, dropped, options.rate, notes)
+        elif workers > 1:
             dispose_all()  # no pooled connection of ours crosses into the run
             start, end, peak_kib = _run_workers(ws, workers)
         else:
@@ -223,6 +277,7 @@ def run_bench(options: BenchOptions, notes: list[str]) -> dict:
             "states": states,
             "mix": types,
             "workers": workers,
+            "rate": options.rate,  # None: every file dropped before the hub started
             "database": "postgresql" if schema else "sqlite",
             "batch_size": settings.hub.batch_size,
             "generate_seconds": round(generated, 2),

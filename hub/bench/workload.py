@@ -7,6 +7,7 @@ import io
 import multiprocessing
 import os
 import random
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,9 +124,9 @@ def _drop(folder: Path, name: str, data: bytes) -> float:
     return os.stat(folder / name).st_mtime
 
 
-def _generate_chunk(job: tuple[str, int, int, int, tuple[str, ...]]) -> list[Dropped]:
+def _generate_chunk(job: tuple[str, int, int, int, tuple[str, ...], str]) -> list[Dropped]:
     """Messages start..stop of the run: purchase i // k carries message type i % k."""
-    root_text, seed, start, stop, types = job
+    root_text, seed, start, stop, types, into = job
     root = Path(root_text)
     signers = _signers(root)
     k = len(types)
@@ -141,18 +142,50 @@ def _generate_chunk(job: tuple[str, int, int, int, tuple[str, ...]]) -> list[Dro
             partner_id, build = MIX[msg_type]
             message = build([purchase], DEMO_PARTIES, rng=rng, sign=signers[partner_id])
             name = f"{msg_type}_{message.get('guid')}.xml"
-            folder = root / "inbox" / partner_id
+            folder = root / into / partner_id
             out.append(Dropped(partner_id, name, msg_type, _drop(folder, name, to_bytes(message))))
     return out
 
 
-def generate(ws: Workspace, n: int, types: list[str], seed: int = 1) -> list[Dropped]:
-    """Generate, sign and drop `n` messages, spread over the machine's cores."""
+def generate(
+    ws: Workspace, n: int, types: list[str], seed: int = 1, into: str = "inbox"
+) -> list[Dropped]:
+    """Generate, sign and drop `n` messages, spread over the machine's cores.
+
+    `into` is the folder under the workspace root that gets a folder per partner: the inbox,
+    or a staging folder the paced drop (`drop_paced`) takes them from.
+    """
+    if into != "inbox":
+        for partner_id in SENDERS:
+            (ws.root / into / partner_id).mkdir(parents=True, exist_ok=True)
     procs = max(1, min(os.cpu_count() or 1, 8))
     step = max(1, -(-n // (procs * 4)))
-    jobs = [(str(ws.root), seed, s, min(n, s + step), tuple(types)) for s in range(0, n, step)]
+    jobs = [
+        (str(ws.root), seed, s, min(n, s + step), tuple(types), into) for s in range(0, n, step)
+    ]
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(procs) as pool:
         chunks = pool.map(_generate_chunk, jobs)
     dropped = [d for chunk in chunks for d in chunk]
     return dropped
+
+
+def drop_paced(ws: Workspace, staged: list[Dropped], into: str, rate: float) -> list[Dropped]:
+    """Move the staged files into the partners' inboxes at `rate` files a second.
+
+    A rename each, in generation order (purchase by purchase), on a fixed schedule: file i
+    lands at start + i / rate (late ones go at once, they are not skipped). Returns them
+    with the time each landed.
+    """
+    out = []
+    start = time.time()
+    for i, d in enumerate(staged):
+        due = start + i / rate
+        wait = due - time.time()
+        if wait > 0:
+            time.sleep(wait)
+        os.replace(
+            ws.root / into / d.partner_id / d.file_name, ws.inbox_of(d.partner_id) / d.file_name
+        )
+        out.append(Dropped(d.partner_id, d.file_name, d.msg_type, time.time()))
+    return out

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
 from hub import metrics
 from hub.clearance import guarantee
@@ -56,6 +56,17 @@ class Desk:
 
 def get(conn: Connection, list_id: int) -> Row:
     return conn.execute(select(lists).where(lists.c.id == list_id)).one()
+
+
+# One statement for every update of a list that needs the row afterwards: the columns set
+# are the parameters given (SQLAlchemy compiles once per set of columns); RETURNING gives
+# the row as `get` would read it (SQLite >= 3.35, PostgreSQL).
+_UPDATE_LIST = update(lists).where(lists.c.id == bindparam("list_id")).returning(*lists.c)
+
+
+def update_list(conn: Connection, list_id: int, values: dict) -> Row:
+    """Set `values` on the list and return it as stored now."""
+    return conn.execute(_UPDATE_LIST, {"list_id": list_id, **values}).one()
 
 
 def find(
@@ -108,20 +119,17 @@ def move(
         _give_back(desk, row, f"list {row.pre_no} {to}")
     if to == ListState.RELEASED:
         changes["released_at"] = desk.now
-    desk.conn.execute(
-        update(lists)
-        .where(lists.c.id == row.id)
-        .values(
-            state=to,
-            updated_at=desk.now,
-            **({"return_status": status} if status else {}),
-            **({"return_info": info} if info else {}),
-            **changes,
-        )
-    )
+    params = {
+        "state": to,
+        "updated_at": desk.now,
+        **({"return_status": status} if status else {}),
+        **({"return_info": info} if info else {}),
+        **changes,
+    }
+    # The updated row comes back from the UPDATE itself: no second read.
+    row = update_list(desk.conn, row.id, params)
     log(desk, row.id, before, to, status, info, reason_code)
     metrics.list_moved(to, reason_code)
-    row = get(desk.conn, row.id)
     if status:
         send_receipt(desk, row, status, info or to.value)
     return row

@@ -15,7 +15,8 @@ def _text(r: dict) -> str:
     m = r["machine"]
     lines = [
         f"cebhub bench: {r['messages']} messages ({', '.join(r['mix'])}), "
-        f"{r['database']}, {r['workers']} worker(s), batch {r['batch_size']}",
+        f"{r['database']}, {r['workers']} worker(s), batch {r['batch_size']}"
+        + (f", dropped at {r['rate']:g}/s into `cebhub run`" if r.get("rate") else ""),
         f"  answered        {r['answered']} of {r['messages']}  states {r['states']}",
         f"  end to end      {r['messages_per_second']:.0f} msg/s  "
         f"({r['hub_seconds']:.2f} s drop to last receipt)",
@@ -37,12 +38,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.messages < 1 or args.workers < 1:
         return fail("--messages and --workers must be at least 1")
+    if args.rate is not None and args.rate <= 0:
+        return fail("--rate must be above 0")
+    if args.rate is not None and (args.workers > 1 or args.profile):
+        return fail("--rate runs one `cebhub run` process: no --workers, no --profile")
     options = BenchOptions(
         messages=args.messages,
         workers=args.workers,
         database_url=args.database_url,
         profile=Path(args.profile) if args.profile else None,
         keep=Path(args.keep) if args.keep else None,
+        rate=args.rate,
     )
     try:
         result = run_bench(options, notes=[])
@@ -70,6 +76,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--database-url", metavar="URL",
         help="PostgreSQL URL; each run uses a new schema, dropped afterwards (default: SQLite)",
+    )  # fmt: skip
+    p.add_argument(
+        "--rate", type=float, metavar="R",
+        help="drop the files at R a second while a real `cebhub run` (console off) processes "
+        "them, for the latency at that rate (default: drop all, then run the hub once)",
     )  # fmt: skip
     p.add_argument("--profile", metavar="FILE", help="write a cProfile (pstats) of the hub part")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")

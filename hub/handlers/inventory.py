@@ -6,11 +6,11 @@ from decimal import Decimal
 from typing import Any
 
 from lxml import etree
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select
 
 from hub import xmlsafe
 from hub.clearance import actions
-from hub.clearance.lifecycle import Desk, get, pre_no_for, receipt_keys
+from hub.clearance.lifecycle import Desk, pre_no_for, receipt_keys, update_list
 from hub.clearance.states import EDITABLE, ListState
 from hub.clearance.tables import lists
 from hub.clearance.tax import dutiable_value
@@ -120,10 +120,10 @@ class InventoryHandler:
             "waiting_for": None,
         }
         if row is not None:
-            ctx.conn.execute(update(lists).where(lists.c.id == row.id).values(**values))
-            return get(ctx.conn, row.id)
+            return update_list(ctx.conn, row.id, values)
         result = ctx.conn.execute(
-            insert(lists).values(
+            _INSERT_LIST,
+            dict(
                 agent_code=record.get("agentCode"),
                 cop_no=record.get("copNo"),
                 state="",
@@ -131,13 +131,11 @@ class InventoryHandler:
                 refunded_value=0,
                 refunded_tax=0,
                 **values,
-            )
+            ),
         )
         list_id = result.inserted_primary_key[0]
-        ctx.conn.execute(
-            update(lists).where(lists.c.id == list_id).values(pre_no=pre_no_for(list_id, ctx.now))
-        )
-        return get(ctx.conn, list_id)
+        # preNo is made from the new id; the update hands back the whole row.
+        return update_list(ctx.conn, list_id, {"pre_no": pre_no_for(list_id, ctx.now)})
 
     def _subscribers_of(self, ctx: ApplyContext) -> list[str]:
         """Partners named by the message's BaseSubscribe for receipts (read once per message)."""
@@ -164,4 +162,5 @@ def _subscribers(conn: Connection, ctx: ApplyContext) -> list[str]:
     ]
 
 
+_INSERT_LIST = insert(lists)  # parameters apart: compiled once
 INVENTORY_HANDLER = InventoryHandler()

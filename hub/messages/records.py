@@ -17,11 +17,17 @@ def local(tag: str) -> str:
 def fields_of(element: etree._Element) -> dict[str, str]:
     """Child elements as spec-named text fields (empty elements give '')."""
     out: dict[str, str] = {}
-    for child in element:
-        if isinstance(child.tag, str) and child.tag.startswith(f"{{{CEB_NS}}}"):
+    for child in element.iterchildren(_ANY_CEB):  # elements in the CEB namespace, chosen in C
+        if len(child):
             # itertext joins text around comments and processing instructions, as the XSD reads it.
-            out[local(child.tag)] = "".join(child.itertext()).strip()
+            out[child.tag[_NS_LEN:]] = "".join(child.itertext()).strip()
+        else:  # no child nodes at all: its text is all there is
+            out[child.tag[_NS_LEN:]] = (child.text or "").strip()
     return out
+
+
+_ANY_CEB = f"{{{CEB_NS}}}*"
+_NS_LEN = len(CEB_NS) + 2  # "{" + namespace + "}"
 
 
 @dataclass

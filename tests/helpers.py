@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import base64
+import json
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from lxml import etree
+from sqlalchemy import func, select
 
+from hub import config
 from hub.cli import main
 from hub.constants import CEB_NS, DXP_NS
 from hub.signing import sign_enveloped
+from hub.store.db import engine_for
+from hub.store.states import MessageState
+from hub.store.tables import messages, orders, receipts
 from hub.workspace import Workspace
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -84,3 +92,27 @@ def statuses(folder: Path, msg_type: str | None = None) -> list[str]:
 
 def ceb_text(root: etree._Element, path: str) -> str | None:
     return root.findtext(path, namespaces={"ceb": CEB_NS})
+
+
+def counts(ws: Workspace) -> dict[str, int]:
+    """Stored messages (all, accepted), orders and receipt entries of a workspace."""
+    engine = engine_for(config.load(ws), ws)
+    with engine.connect() as conn:
+        return {
+            "messages": conn.execute(select(func.count()).select_from(messages)).scalar(),
+            "accepted": conn.execute(
+                select(func.count()).where(messages.c.state == MessageState.ACCEPTED)
+            ).scalar(),
+            "orders": conn.execute(select(func.count()).select_from(orders)).scalar(),
+            "receipts": conn.execute(select(func.count()).select_from(receipts)).scalar(),
+        }
+
+
+def status_json(ws: Workspace) -> dict:
+    """`cebhub status --json` of a workspace, run as its own process."""
+    cebhub = str(Path(sys.executable).parent / "cebhub")
+    out = subprocess.run(
+        [cebhub, "-w", str(ws.root), "status", "--json"], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)

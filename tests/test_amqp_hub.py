@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -11,16 +10,17 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from hub import config
 from hub.faults import ENV as CRASH_ENV
 from hub.generator import DEMO_PARTIES, make_purchases, order_message, to_bytes
 from hub.runner import Hub
 from hub.store.db import dispose_all, engine_for
-from hub.store.states import DeliveryState, MessageState
-from hub.store.tables import deliveries, messages, orders, receipts
-from tests.helpers import cli, files, unwrap
+from hub.store.states import DeliveryState
+from hub.store.tables import deliveries
+from tests.helpers import cli, counts, files, unwrap
+from tests.helpers import status_json as status
 from tests.rabbit import REACH_WAIT, START_HINT, Broker, reachable, shared_use
 
 CEBHUB = str(Path(sys.executable).parent / "cebhub")
@@ -77,27 +77,6 @@ def signed_orders(keys, n: int, seed: int = 1) -> list[bytes]:
         to_bytes(order_message([p], DEMO_PARTIES, sign=keys["platform"].sign))
         for p in make_purchases(n, seed=seed)
     ]
-
-
-def counts(ws) -> dict[str, int]:
-    engine = engine_for(config.load(ws), ws)
-    with engine.connect() as conn:
-        return {
-            "messages": conn.execute(select(func.count()).select_from(messages)).scalar(),
-            "accepted": conn.execute(
-                select(func.count()).where(messages.c.state == MessageState.ACCEPTED)
-            ).scalar(),
-            "orders": conn.execute(select(func.count()).select_from(orders)).scalar(),
-            "receipts": conn.execute(select(func.count()).select_from(receipts)).scalar(),
-        }
-
-
-def status(ws) -> dict:
-    out = subprocess.run(
-        [CEBHUB, "-w", str(ws.root), "status", "--json"], capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
 
 
 def by_id(got) -> Counter:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -11,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 import adapters.sftp_source as sftp_source
 from hub import codes, config
@@ -19,9 +18,10 @@ from hub.faults import ENV as CRASH_ENV
 from hub.generator import DEMO_PARTIES, make_purchases, order_message, to_bytes
 from hub.runner import Hub
 from hub.store.db import dispose_all, engine_for
-from hub.store.states import DeliveryState, MessageState
-from hub.store.tables import deliveries, messages, orders, receipts
-from tests.helpers import cli, files, statuses
+from hub.store.states import DeliveryState
+from hub.store.tables import deliveries
+from tests.helpers import cli, counts, files, statuses
+from tests.helpers import status_json as status
 from tests.sshd import SshdServer
 
 CEBHUB = str(Path(sys.executable).parent / "cebhub")
@@ -72,27 +72,6 @@ def put_orders(folder: Path, keys, n: int, *, seed: int = 1, prefix: str = "orde
         tmp = folder / f"{prefix}-{i:04d}.xml.part"
         tmp.write_bytes(data)
         os.replace(tmp, folder / f"{prefix}-{i:04d}.xml")
-
-
-def counts(ws) -> dict[str, int]:
-    engine = engine_for(config.load(ws), ws)
-    with engine.connect() as conn:
-        return {
-            "messages": conn.execute(select(func.count()).select_from(messages)).scalar(),
-            "accepted": conn.execute(
-                select(func.count()).where(messages.c.state == MessageState.ACCEPTED)
-            ).scalar(),
-            "orders": conn.execute(select(func.count()).select_from(orders)).scalar(),
-            "receipts": conn.execute(select(func.count()).select_from(receipts)).scalar(),
-        }
-
-
-def status(ws) -> dict:
-    out = subprocess.run(
-        [CEBHUB, "-w", str(ws.root), "status", "--json"], capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
 
 
 def adapter(data: dict, name: str) -> dict:

@@ -8,11 +8,20 @@ from pathlib import Path
 
 from sqlalchemy import Engine, or_, select
 
-from hub.clearance.lifecycle import Desk, get, move, route_delivered
+from hub.clearance.lifecycle import (
+    Desk,
+    get,
+    move,
+    route_delivered,
+    send_receipt,
+    update_list,
+)
+from hub.clearance.lifecycle import log as log_step
 from hub.clearance.review import review
 from hub.clearance.states import ListState
 from hub.clearance.tables import lists
 from hub.clock import utcnow
+from hub.codes import Status
 from hub.routing import Router
 from hub.store.states import DeliveryState
 from hub.store.tables import deliveries
@@ -47,6 +56,28 @@ def sweep(engine: Engine, router: Router, root: Path | None = None) -> int:
             .scalars()
             .all()
         )
+        dead_route = (
+            select(deliveries.c.id)
+            .where(
+                deliveries.c.message_id == lists.c.route_message_id,
+                deliveries.c.kind == "route",
+                deliveries.c.state == DeliveryState.DEAD,
+            )
+            .exists()
+        )
+        failed = (
+            conn.execute(
+                select(lists.c.id)
+                .where(
+                    lists.c.state == ListState.DECLARED,
+                    dead_route,
+                    lists.c.return_status != Status.SEND_FAILED,
+                )
+                .order_by(lists.c.id)
+            )
+            .scalars()
+            .all()
+        )
         overdue = (
             conn.execute(
                 select(lists.c.id)
@@ -60,7 +91,7 @@ def sweep(engine: Engine, router: Router, root: Path | None = None) -> int:
             .all()
         )
     done = 0
-    for ids, step in ((declared, _sent), (overdue, _review)):
+    for ids, step in ((declared, _sent), (failed, _send_failed), (overdue, _review)):
         for start in range(0, len(ids), CHUNK):
             with engine.begin() as conn:
                 desk = Desk(conn, router, utcnow(), actor="hub", root=root)
@@ -79,6 +110,34 @@ def _sent(desk: Desk, list_id: int) -> int:
         return 0
     row = move(desk, row, ListState.SENT, info="发送海关成功")
     review(desk, row)
+    return 1
+
+
+def _send_failed(desk: Desk, list_id: int) -> int:
+    """A routed copy was dead-lettered: tell the agent (4) once; a resend picks it up again."""
+    row = get(desk.conn, list_id)
+    if row.state != ListState.DECLARED or row.return_status == Status.SEND_FAILED:
+        return 0
+    error = desk.conn.execute(
+        select(deliveries.c.partner_id, deliveries.c.last_error)
+        .where(
+            deliveries.c.message_id == row.route_message_id,
+            deliveries.c.kind == "route",
+            deliveries.c.state == DeliveryState.DEAD,
+        )
+        .limit(1)
+    ).first()
+    if error is None:
+        return 0
+    info = f"发送海关失败: delivery to {error.partner_id} failed: {error.last_error or 'unknown'}"
+    # The list stays declared: a `cebhub resend` of the copy moves it on to sent (3).
+    log_step(desk, row.id, ListState.DECLARED, ListState.DECLARED, Status.SEND_FAILED, info[:1000])
+    row = update_list(
+        desk.conn,
+        row.id,
+        {"return_status": Status.SEND_FAILED, "return_info": info[:1000], "updated_at": desk.now},
+    )
+    send_receipt(desk, row, Status.SEND_FAILED, info)
     return 1
 
 

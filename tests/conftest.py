@@ -11,7 +11,7 @@ from hub.store.db import dispose_all
 from hub.workspace import Workspace
 from tests.helpers import PartyKey, cli
 
-pytest_plugins = ["tests.sshd_fixture"]
+pytest_plugins = ["tests.sshd_fixture", "tests.rabbit"]
 
 PARTY_NAMES = ("platform", "payment", "logistics", "agent", "operator", "stranger")
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import pika
 import pika.exceptions as px
+import pytest
 
 URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 START_HINT = (
@@ -167,3 +168,14 @@ class Broker:
                 ch.queue_delete(name)
             for name in self.exchanges:
                 ch.exchange_delete(name)
+
+
+@pytest.fixture
+def broker() -> Iterator[Broker]:
+    """A reachable broker, shared with other tests unless one of them stops it."""
+    with shared_use() as lock_fd:
+        if not reachable(REACH_WAIT):
+            pytest.fail(START_HINT, pytrace=False)
+        b = Broker(lock_fd)
+        yield b
+        b.cleanup()

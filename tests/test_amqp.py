@@ -26,27 +26,12 @@ from hub.store.states import DeliveryState
 from hub.store.tables import deliveries
 from tests.helpers import cli
 from tests.rabbit import (
-    REACH_WAIT,
-    START_HINT,
-    Broker,
     close_connections,
-    reachable,
-    shared_use,
 )
 
 FETCH_WAIT = 2.0  # seconds one fetch may wait for the broker's first message
 DEADLINE = 60.0  # seconds a loop may take before the test gives up (a hang, not a timing)
 FAST_RETRY = DeliverySettings(max_attempts=10, backoff_seconds=0.001, backoff_cap_seconds=0.001)
-
-
-@pytest.fixture
-def broker() -> Broker:
-    with shared_use() as lock_fd:
-        if not reachable(REACH_WAIT):
-            pytest.fail(START_HINT, pytrace=False)
-        b = Broker(lock_fd)
-        yield b
-        b.cleanup()
 
 
 # ---------------------------------------------------------------- a stand-in for the pipeline

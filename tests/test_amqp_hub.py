@@ -21,20 +21,10 @@ from hub.store.states import DeliveryState
 from hub.store.tables import deliveries
 from tests.helpers import cli, counts, files, unwrap
 from tests.helpers import status_json as status
-from tests.rabbit import REACH_WAIT, START_HINT, Broker, reachable, shared_use
+from tests.rabbit import Broker
 
 CEBHUB = str(Path(sys.executable).parent / "cebhub")
 PLATFORM_CODES = f"{DEMO_PARTIES.ebp_code},{DEMO_PARTIES.ebc_code}"
-
-
-@pytest.fixture
-def broker() -> Broker:
-    with shared_use() as lock_fd:
-        if not reachable(REACH_WAIT):
-            pytest.fail(START_HINT, pytrace=False)
-        b = Broker(lock_fd)
-        yield b
-        b.cleanup()
 
 
 class Queues:

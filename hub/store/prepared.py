@@ -1,0 +1,152 @@
+"""Hot-path statements: built and compiled once by SQLAlchemy Core, run on the DBAPI cursor.
+
+SQLAlchemy's `Connection.execute` costs ~10-60 µs a statement in Python (cache key, parameter
+coercion, result set-up) against ~2 µs for SQLite itself; at fifteen statements a message that
+was the largest single cost of the hub. A `Prepared` statement is an ordinary Core construct,
+compiled once per dialect and set of parameter names with SQLAlchemy's own compiler; its
+execution applies the dialect's bind and result processors (dates, JSON, decimals) exactly as
+`Connection.execute` would, on the same DBAPI connection and so inside the same transaction and
+savepoints. What it does not do: expanding IN lists and SQLAlchemy's execution events.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.sql import ClauseElement
+
+
+@dataclass
+class _Plan:
+    """One compiled form of a statement: SQL text, parameter order and processors."""
+
+    dialect: Any
+    sql: str
+    names: tuple[str, ...]  # bind names in the order the SQL wants them
+    defaults: dict[str, Any]  # values bound in the statement itself (literals)
+    processors: dict[str, Any]  # bind name -> the dialect's bind processor
+    positional: bool
+    row: type | None  # a named tuple type for the result columns, if any
+    types: tuple[Any, ...]  # per result column: its SQLAlchemy type
+    results: tuple[Any, ...] | None = None  # per column: result processor (from the first run)
+
+    def bind(self, params: Mapping[str, Any]) -> Any:
+        values = []
+        for name in self.names:
+            value = params[name] if name in params else self.defaults[name]
+            proc = self.processors.get(name)
+            values.append(value if proc is None else proc(value))
+        return values if self.positional else dict(zip(self.names, values, strict=True))
+
+
+class Prepared:
+    """A Core statement with its compiled forms cached per dialect and parameter names."""
+
+    __slots__ = ("_plans", "statement")
+
+    def __init__(self, statement: ClauseElement) -> None:
+        self.statement = statement
+        self._plans: dict[tuple[str, tuple[str, ...]], _Plan] = {}
+
+    def _plan(self, conn: Connection, keys: tuple[str, ...]) -> _Plan:
+        dialect = conn.dialect
+        plan = self._plans.get((dialect.name, keys))
+        if plan is None:
+            plan = self._plans[(dialect.name, keys)] = _compile(self.statement, dialect, keys)
+        return plan
+
+    def _cursor(self, conn: Connection):
+        if not conn.in_transaction():
+            conn.begin()  # as Connection.execute's autobegin would (SQLite: BEGIN IMMEDIATE)
+        return conn.connection.dbapi_connection.cursor()
+
+    def execute(self, conn: Connection, params: Mapping[str, Any] | None = None) -> Any:
+        """Run once; returns the DBAPI cursor (for `rowcount`, `lastrowid`)."""
+        params = params or {}
+        plan = self._plan(conn, tuple(params))
+        cursor = self._cursor(conn)
+        cursor.execute(plan.sql, plan.bind(params))
+        return cursor
+
+    def execute_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run once per parameter set; every set must have the first set's names."""
+        if not rows:
+            return
+        plan = self._plan(conn, tuple(rows[0]))
+        self._cursor(conn).executemany(plan.sql, [plan.bind(r) for r in rows])
+
+    def all(self, conn: Connection, params: Mapping[str, Any] | None = None) -> list:
+        params = params or {}
+        plan = self._plan(conn, tuple(params))
+        cursor = self._cursor(conn)
+        cursor.execute(plan.sql, plan.bind(params))
+        return [_row(plan, cursor, raw) for raw in cursor.fetchall()]
+
+    def first(self, conn: Connection, params: Mapping[str, Any] | None = None) -> Any | None:
+        params = params or {}
+        plan = self._plan(conn, tuple(params))
+        cursor = self._cursor(conn)
+        cursor.execute(plan.sql, plan.bind(params))
+        raw = cursor.fetchone()
+        if raw is not None:
+            cursor.fetchall()  # finish the statement (SQLite: RETURNING runs to the end)
+        return None if raw is None else _row(plan, cursor, raw)
+
+    def one(self, conn: Connection, params: Mapping[str, Any] | None = None) -> Any:
+        rows = self.all(conn, params)
+        if len(rows) != 1:
+            raise LookupError(f"expected one row, got {len(rows)}: {self.statement}")
+        return rows[0]
+
+    def scalar(self, conn: Connection, params: Mapping[str, Any] | None = None) -> Any:
+        row = self.first(conn, params)
+        return None if row is None else row[0]
+
+
+def _row(plan: _Plan, cursor: Any, raw: Sequence[Any]) -> Any:
+    assert plan.row is not None, "statement returns no rows"
+    if plan.results is None:  # some processors depend on the DBAPI's type codes
+        dialect, codes = plan.dialect, [d[1] for d in cursor.description]
+        plan.results = tuple(
+            t._cached_result_processor(dialect, code)
+            for t, code in zip(plan.types, codes, strict=True)
+        )
+    return plan.row._make(
+        raw_value if proc is None else proc(raw_value)
+        for proc, raw_value in zip(plan.results, raw, strict=True)
+    )
+
+
+def _compile(statement: ClauseElement, dialect: Any, keys: tuple[str, ...]) -> _Plan:
+    compiled = statement.compile(
+        dialect=dialect,
+        column_keys=list(keys),
+        compile_kwargs={"render_postcompile": True},
+    )
+    sql = compiled.string
+    if "POSTCOMPILE" in sql:
+        raise ValueError(f"expanding parameters are not supported: {sql}")
+    positional = bool(compiled.positional)
+    names = tuple(compiled.positiontup) if positional else tuple(compiled.binds)
+    if not positional:  # pyformat: only the names that appear in the SQL, once each
+        names = tuple(n for n in compiled.binds if f"%({n})s" in sql)
+    defaults = {
+        name: bp.effective_value
+        for name, bp in compiled.binds.items()
+        if not bp.required and name not in keys
+    }
+    missing = [n for n in names if n not in keys and n not in defaults]
+    if missing:
+        raise ValueError(f"parameters {missing} not given for: {sql}")
+    processors = {n: p for n, p in compiled._bind_processors.items() if n in names}
+    columns = compiled._result_columns
+    if columns:
+        row = namedtuple("Row", [c.keyname for c in columns], rename=True)
+        types = tuple(c.type for c in columns)
+    else:
+        row, types = None, ()
+    return _Plan(dialect, sql, names, defaults, processors, positional, row, types)

@@ -1,0 +1,136 @@
+"""Prepared statements read and write exactly what Core's `Connection.execute` does, on both stores."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    bindparam,
+    create_engine,
+    insert,
+    select,
+    update,
+)
+
+from hub.store.prepared import Prepared
+from tests.test_store_backends import PG_URL, drop_schema, pg_schema
+
+meta = MetaData()
+things = Table(
+    "things",
+    meta,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(32), nullable=False),
+    Column("kind", String(16)),
+    Column("at", DateTime(timezone=True)),
+    Column("amount", Numeric(19, 5)),
+    Column("tags", JSON),
+    Column("body", LargeBinary),
+)
+
+INSERT = Prepared(insert(things).returning(things.c.id))
+BY_ID = Prepared(select(things).where(things.c.id == bindparam("id")))
+BY_KIND = Prepared(
+    select(things.c.name).where(things.c.kind == "fixed").order_by(things.c.id).limit(5)
+)
+RENAME = Prepared(
+    update(things).where(things.c.id == bindparam("thing")).returning(things.c.name, things.c.tags)
+)
+
+ROW = dict(
+    name="a",
+    kind="fixed",
+    at=datetime(2026, 11, 26, 9, 30, 1, 250000, tzinfo=UTC),
+    amount=Decimal("12.34500"),
+    tags={"x": [1, "二"]},
+    body=b"\x00<xml/>",
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path):
+    if request.param == "sqlite":
+        eng = create_engine(f"sqlite:///{tmp_path / 't.db'}")
+        meta.create_all(eng)
+        yield eng
+        eng.dispose()
+        return
+    schema, url = pg_schema()
+    eng = create_engine(url)
+    meta.create_all(eng)
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+        drop_schema(schema)
+
+
+def test_insert_then_read_back_equals_core(engine):
+    with engine.begin() as conn:
+        new_id = INSERT.scalar(conn, ROW)
+        core_id = conn.execute(insert(things).returning(things.c.id), ROW).scalar_one()
+    with engine.connect() as conn:
+        fast = BY_ID.one(conn, {"id": new_id})
+        core = conn.execute(select(things).where(things.c.id == core_id)).one()
+    assert fast.id == new_id
+    assert tuple(fast)[1:] == tuple(core)[1:]
+    assert fast.tags == {"x": [1, "二"]} and fast.amount == Decimal("12.34500")
+    assert fast.at.replace(tzinfo=UTC) == ROW["at"]
+    assert bytes(fast.body) == b"\x00<xml/>"
+
+
+def test_core_reads_what_prepared_wrote(engine):
+    with engine.begin() as conn:
+        INSERT.execute_many(conn, [ROW, {**ROW, "name": "b", "tags": None}])
+    with engine.connect() as conn:
+        rows = conn.execute(select(things).order_by(things.c.id)).all()
+    assert [r.name for r in rows] == ["a", "b"]
+    assert rows[0].tags == ROW["tags"] and rows[1].tags is None
+    assert rows[0].amount == ROW["amount"]
+
+
+def test_literals_limits_and_returning_updates(engine):
+    with engine.begin() as conn:
+        ids = [INSERT.scalar(conn, {**ROW, "name": f"n{i}"}) for i in range(7)]
+        INSERT.scalar(conn, {**ROW, "name": "other", "kind": "other"})
+        assert [r.name for r in BY_KIND.all(conn)] == ["n0", "n1", "n2", "n3", "n4"]
+        renamed = RENAME.one(conn, {"thing": ids[0], "name": "renamed", "tags": [3]})
+        assert (renamed.name, renamed.tags) == ("renamed", [3])
+        assert RENAME.first(conn, {"thing": 10_000, "name": "x"}) is None
+
+
+def test_statements_join_the_connections_transaction_and_savepoints(engine):
+    with engine.connect() as conn:
+        with conn.begin():
+            INSERT.scalar(conn, ROW)
+            try:
+                with conn.begin_nested():
+                    INSERT.scalar(conn, {**ROW, "name": "rolled back"})
+                    raise RuntimeError("refused")
+            except RuntimeError:
+                pass
+        with conn.begin() as tx:
+            INSERT.scalar(conn, {**ROW, "name": "never committed"})
+            tx.rollback()
+    with engine.connect() as conn:
+        assert [r.name for r in conn.execute(select(things.c.name))] == ["a"]
+
+
+def test_a_missing_parameter_is_refused_before_anything_runs(engine):
+    with engine.connect() as conn, pytest.raises(ValueError, match="not given"):
+        BY_ID.first(conn, {})
+
+
+def test_pg_url_is_the_store_suites():
+    assert PG_URL.startswith("postgresql+psycopg://")

@@ -9,11 +9,11 @@ import socket
 import time
 from collections import deque
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from adapters.durable import make_durable, make_entries_durable
 from hub.clock import utcnow
 from hub.workspace import Workspace
 
@@ -188,9 +188,9 @@ class DirectoryInbox:
 class DirectoryOutbox:
     """Writes delivery files into outbox/<partner>/: temp names first, then one durable batch.
 
-    `deliver` only writes a temp file; `flush` makes the round's files durable together (their
-    fsyncs overlap, so the disk commits them in a few journal flushes rather than one each),
-    then renames them into place and syncs each folder once. A partner never sees a name whose
+    `deliver` only writes a temp file; `flush` makes the round's files durable together (one
+    syncfs per filesystem, or overlapped per-file fsyncs where there is no syncfs), then
+    renames them into place and makes the new names durable the same way. A partner never sees a name whose
     contents are not on disk.
     """
 
@@ -219,13 +219,12 @@ class DirectoryOutbox:
         staged, self._staged = self._staged, []
         if not staged:
             return
-        _fsync_files([tmp for tmp, _ in staged])
+        make_durable([tmp for tmp, _ in staged])
         folders = set()
         for tmp, final in staged:
             os.replace(tmp, final)
             folders.add(final.parent)
-        for folder in folders:
-            fsync_path(folder)
+        make_entries_durable(folders)
 
     def remove_stale_temps(self) -> int:
         """Delete temp files that a killed process of this host left in the outboxes."""
@@ -290,28 +289,3 @@ def orphaned(name: str) -> bool:
     if host != _host_tag(socket.gethostname()):
         return False  # only that host can tell whether its worker is alive
     return not _alive(pid)
-
-
-FSYNC_THREADS = 8  # concurrent fsyncs share journal commits; more threads stop helping
-_fsync_pool: ThreadPoolExecutor | None = None
-
-
-def fsync_path(path: Path) -> None:
-    """Make a file's contents, or a folder's entries, durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_files(paths: list[Path]) -> None:
-    """fsync every file, several at a time; raises the first OSError."""
-    global _fsync_pool
-    if len(paths) == 1:
-        fsync_path(paths[0])
-        return
-    if _fsync_pool is None:
-        _fsync_pool = ThreadPoolExecutor(FSYNC_THREADS, thread_name_prefix="fsync")
-    for future in [_fsync_pool.submit(fsync_path, p) for p in paths]:
-        future.result()

@@ -18,7 +18,7 @@ from typing import Any
 
 import paramiko
 
-from adapters.directory import fsync_path
+from adapters.durable import fsync_path
 
 log = logging.getLogger(__name__)
 

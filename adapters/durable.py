@@ -1,0 +1,92 @@
+"""Making written files durable: one syncfs per filesystem for a batch, or an fsync per file."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+FSYNC_THREADS = 8  # concurrent fsyncs share journal commits; more threads stop helping
+_fsync_pool: ThreadPoolExecutor | None = None
+
+
+def fsync_path(path: Path) -> None:
+    """Make a file's contents, or a folder's entries, durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _load_syncfs() -> Callable[[int], int] | None:
+    """libc's syncfs(2) (Linux), or None where there is none."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        fn = ctypes.CDLL(name, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+# syncfs writes back every dirty file of one filesystem and commits its journal with one
+# cache flush: for a round of hundreds of small files it costs what one fsync does (measured
+# ~10 µs a file against ~90-160 µs for overlapped per-file fsyncs on this project's disk).
+# Since Linux 5.8 it reports write-back errors, as fsync does. None: per-file fsync.
+SYNCFS: Callable[[int], int] | None = _load_syncfs()
+
+
+def sync_filesystem_of(folder: Path) -> None:
+    """Write back everything dirty on the filesystem that holds `folder`, or raise OSError."""
+    assert SYNCFS is not None
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        if SYNCFS(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"syncfs failed: {os.strerror(err)}", str(folder))
+    finally:
+        os.close(fd)
+
+
+def make_durable(files: list[Path]) -> None:
+    """The contents of every file, durable; raises the first OSError."""
+    if not files:
+        return
+    if SYNCFS is not None:
+        for folder in one_per_filesystem(f.parent for f in files):
+            sync_filesystem_of(folder)
+        return
+    if len(files) == 1:
+        fsync_path(files[0])
+        return
+    global _fsync_pool
+    if _fsync_pool is None:
+        _fsync_pool = ThreadPoolExecutor(FSYNC_THREADS, thread_name_prefix="fsync")
+    for future in [_fsync_pool.submit(fsync_path, p) for p in files]:
+        future.result()
+
+
+def make_entries_durable(folders: Iterable[Path]) -> None:
+    """The names just created or renamed in each folder, durable."""
+    folders = set(folders)
+    if SYNCFS is not None:
+        for folder in one_per_filesystem(folders):
+            sync_filesystem_of(folder)
+        return
+    for folder in folders:
+        fsync_path(folder)
+
+
+def one_per_filesystem(folders: Iterable[Path]) -> list[Path]:
+    """One folder for each filesystem (device) among `folders`."""
+    seen: dict[int, Path] = {}
+    for folder in folders:
+        seen.setdefault(os.stat(folder).st_dev, folder)
+    return list(seen.values())

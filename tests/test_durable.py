@@ -1,0 +1,71 @@
+"""The outbox makes a round's files durable with one syncfs, or per-file fsyncs where there is none."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from adapters import durable
+from adapters.directory import DirectoryOutbox
+from hub.workspace import Workspace
+
+
+def _deliver_round(ws: Workspace, count: int) -> list[str]:
+    outbox = DirectoryOutbox(ws)
+    names = []
+    for i in range(count):
+        name = f"CEB312Message_{i:04d}.xml"
+        outbox.deliver("ebp" if i % 2 else "customs", name, f"<m n='{i}'/>".encode())
+        names.append(name)
+    # Before the flush a partner sees only temp names, which its pickup ignores.
+    assert all(p.name.startswith(".") for p in ws.outbox.rglob("*") if p.is_file())
+    outbox.flush()
+    return names
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="syncfs is Linux's")
+def test_linux_uses_one_syncfs_per_filesystem_per_step(ws, monkeypatch):
+    assert durable.SYNCFS is not None
+    calls = []
+    real = durable.SYNCFS
+    monkeypatch.setattr(durable, "SYNCFS", lambda fd: calls.append(fd) or real(fd))
+    names = _deliver_round(ws, 40)
+    assert len(calls) == 2  # the contents, then the new names: not 40 + 2 fsyncs
+    found = sorted(p.name for p in ws.outbox.rglob("*.xml"))
+    assert found == sorted(names)
+    assert (ws.outbox / "customs" / names[0]).read_bytes() == b"<m n='0'/>"
+
+
+def test_without_syncfs_every_file_and_folder_is_fsynced(ws, monkeypatch):
+    monkeypatch.setattr(durable, "SYNCFS", None)
+    synced = []
+    real = durable.fsync_path
+    monkeypatch.setattr(durable, "fsync_path", lambda p: synced.append(p) or real(p))
+    names = _deliver_round(ws, 10)
+    assert len(synced) == 10 + 2  # each temp file, then each of the two folders
+    assert sorted(p.name for p in ws.outbox.rglob("*.xml")) == sorted(names)
+    assert not [p for p in ws.outbox.rglob(".*.tmp")]
+
+
+def test_a_failed_syncfs_is_an_error_and_no_name_appears(ws, monkeypatch):
+    def failing(fd: int) -> int:
+        durable.ctypes.set_errno(5)  # EIO, as write-back failure reports it
+        return -1
+
+    monkeypatch.setattr(durable, "SYNCFS", failing)
+    outbox = DirectoryOutbox(ws)
+    outbox.deliver("customs", "CEB312Message_x.xml", b"<m/>")
+    with pytest.raises(OSError, match="syncfs failed"):
+        outbox.flush()
+    assert not list(ws.outbox.rglob("*.xml"))  # never renamed into place: it will be retried
+
+
+def test_one_folder_is_kept_per_filesystem(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    assert durable.one_per_filesystem([a, b, a]) == [a]
+    if os.path.isdir("/proc/self") and os.stat("/proc").st_dev != os.stat(tmp_path).st_dev:
+        assert len(durable.one_per_filesystem([a, durable.Path("/proc")])) == 2

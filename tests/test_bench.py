@@ -13,7 +13,8 @@ WORKER = "import sys; from hub.cli import main; sys.exit(main(sys.argv[1:]))"
 def test_bench_json_has_every_figure_and_every_message_is_answered(tmp_path):
     kept = tmp_path / "kept"
     done = subprocess.run(
-        [sys.executable, "-c", WORKER, "bench", "--messages", "40", "--json", "--keep", kept],
+        [sys.executable, "-c", WORKER, "bench", "--messages", "40", "--json", "--keep", kept]
+        + ["--batch-size", "7"],
         capture_output=True,
         text=True,
         timeout=600,
@@ -34,6 +35,7 @@ def test_bench_json_has_every_figure_and_every_message_is_answered(tmp_path):
     }  # fmt: skip
     assert result["floor"]["messages"] > 0 and result["ratio"] > 0
     assert result["database"] == "sqlite" and result["workers"] == 1
+    assert result["batch_size"] == 7  # six transactions for 40 messages, as configured
     # The mix is the declaration types the pipeline handles, in equal parts.
     ws = kept / "ws"
     dropped = {p.name.partition("--")[2] for p in (ws / "archive").glob("*/*/*")}
@@ -41,6 +43,7 @@ def test_bench_json_has_every_figure_and_every_message_is_answered(tmp_path):
     assert len(dropped) == 40
     assert {name.split("_")[0] for name in dropped} == set(result["mix"])
     assert not list((ws / "inbox").glob("*/*.xml")) and not list((ws / "claims").glob("*/*"))
+    assert tomllib.loads((ws / "config" / "hub.toml").read_text())["hub"]["batch_size"] == 7
 
 
 def test_bench_at_a_rate_drops_into_a_running_hub_and_answers_every_message(tmp_path):
@@ -73,3 +76,13 @@ def test_bench_refuses_a_rate_with_workers_or_a_profile(tmp_path):
             timeout=60,
         )
         assert done.returncode != 0 and "--rate" in done.stderr
+
+
+def test_bench_refuses_a_batch_size_the_hub_would_refuse():
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER, "bench", "--batch-size", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1 and "--batch-size" in done.stderr

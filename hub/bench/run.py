@@ -42,6 +42,7 @@ class BenchOptions:
     keep: Path | None = None
     seed: int = 1
     rate: float | None = None  # files a second dropped while `cebhub run` works; None: all first
+    batch_size: int | None = None  # messages per transaction; None: the hub's default
 
 
 def machine() -> dict:
@@ -244,7 +245,7 @@ def run_bench(options: BenchOptions, notes: list[str]) -> dict:
         schema, url = _scratch_schema(url)
     try:
         before = machine()
-        ws = prepare_workspace(root / "ws", url)
+        ws = prepare_workspace(root / "ws", url, options.batch_size)
         t0 = time.time()
         into = STAGING if options.rate else "inbox"
         dropped = generate(ws, options.messages, types, seed=options.seed, into=into)

@@ -72,16 +72,21 @@ def _partner_codes() -> dict[str, str]:
     }
 
 
-def prepare_workspace(root: Path, database_url: str | None = None) -> Workspace:
+def prepare_workspace(
+    root: Path, database_url: str | None = None, batch_size: int | None = None
+) -> Workspace:
     """A fresh workspace with the four senders (new certificates), customs and inspection."""
     from hub import config
     from hub.cli import main
 
     ws = Workspace(root)
     init_workspace(ws)
-    if database_url:
+    if database_url or batch_size:
         doc = config.read_document(ws)
-        doc["hub"]["database_url"] = database_url
+        if database_url:
+            doc["hub"]["database_url"] = database_url
+        if batch_size:
+            doc["hub"]["batch_size"] = batch_size
         config.write_document(ws, doc)
     keys = root / "bench-keys"  # the partners' private keys, outside the hub's own keys/
     keys.mkdir(exist_ok=True)

@@ -38,6 +38,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.messages < 1 or args.workers < 1:
         return fail("--messages and --workers must be at least 1")
+    if args.batch_size is not None and not 1 <= args.batch_size <= 5000:
+        return fail("--batch-size must be from 1 to 5000")
     if args.rate is not None and args.rate <= 0:
         return fail("--rate must be above 0")
     if args.rate is not None and (args.workers > 1 or args.profile):
@@ -49,6 +51,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         profile=Path(args.profile) if args.profile else None,
         keep=Path(args.keep) if args.keep else None,
         rate=args.rate,
+        batch_size=args.batch_size,
     )
     try:
         result = run_bench(options, notes=[])
@@ -81,6 +84,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--rate", type=float, metavar="R",
         help="drop the files at R a second while a real `cebhub run` (console off) processes "
         "them, for the latency at that rate (default: drop all, then run the hub once)",
+    )  # fmt: skip
+    p.add_argument(
+        "--batch-size", type=int, metavar="N",
+        help="messages per transaction ([hub] batch_size; default: the hub's, 100)",
     )  # fmt: skip
     p.add_argument("--profile", metavar="FILE", help="write a cProfile (pstats) of the hub part")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")

@@ -34,6 +34,7 @@ from hub.messages.receipts import Receipt, ReceiptEntry, build_format_receipt, b
 from hub.messages.types import Kind, MessageType, by_root
 from hub.metrics import count_messages, stage
 from hub.routing import Router
+from hub.store.prepared import Prepared, savepoint
 from hub.store.states import MessageState
 from hub.store.tables import messages, receipts
 
@@ -278,22 +279,19 @@ class Processor:
             if done.state == MessageState.ACCEPTED:  # its savepoint is released: it counts
                 seen.add(item)
             return done
-        except IntegrityError as exc:
-            # Another worker recovered the same claim and recorded it first (its insert
-            # committed while ours waited on the unique claim): finish the file like a
-            # restart would. Any other constraint failure is a bug, answered as below.
-            earlier = _recorded(conn, [item.claim]).get(item.claim)
-            if earlier is not None:
-                log.info("%s was recorded by another worker; finishing it", item.claim)
-                return Disposition(item, MessageState(earlier.state), earlier.return_info or "")
-            log.exception("applying %s from %s failed", item.file_name, item.partner.id)
-            item.error = HubError(f"internal error while applying: {exc!r}")
-            with conn.begin_nested():
-                return self._reject(conn, item, now)
         except Exception as exc:
+            if _integrity_error(conn, exc):
+                # Another worker recovered the same claim and recorded it first (its insert
+                # committed while ours waited on the unique claim): finish the file like a
+                # restart would. Any other constraint failure is a bug, answered as below.
+                earlier = _recorded(conn, [item.claim]).get(item.claim)
+                if earlier is not None:
+                    log.info("%s was recorded by another worker; finishing it", item.claim)
+                    state = MessageState(earlier.state)
+                    return Disposition(item, state, earlier.return_info or "")
             log.exception("applying %s from %s failed", item.file_name, item.partner.id)
             item.error = HubError(f"internal error while applying: {exc!r}")
-            with conn.begin_nested():
+            with savepoint(conn):
                 return self._reject(conn, item, now)
 
     def _insert_message(
@@ -305,8 +303,8 @@ class Processor:
         status: str | None,
         info: str,
     ) -> int:
-        result = conn.execute(
-            _INSERT_MESSAGE,
+        return _INSERT_MESSAGE.scalar(
+            conn,
             dict(
                 partner_id=item.partner.id,
                 claim=item.claim,
@@ -326,7 +324,6 @@ class Processor:
                 body=item.body if state != MessageState.REJECTED else None,
             ),
         )
-        return result.inserted_primary_key[0]
 
     def _apply_isolated(
         self, conn: Connection, item: Inbound, now: datetime, seen: _Accepted
@@ -340,10 +337,10 @@ class Processor:
         case saves a SAVEPOINT and a RELEASE per message.
         """
         try:
-            with conn.begin_nested():
+            with savepoint(conn):
                 return self._apply(conn, item, now, seen)
         except _RefusedAlone as refused:
-            with conn.begin_nested():
+            with savepoint(conn):
                 return self._apply(conn, item, now, seen, refusal=refused.error)
 
     def _apply(
@@ -387,7 +384,7 @@ class Processor:
     def _write(self, conn: Connection, writes: _Writes) -> None:
         """A message's receipts rows, then its delivery rows: one statement each."""
         if writes.receipts:
-            conn.execute(_INSERT_RECEIPTS, writes.receipts)
+            _INSERT_RECEIPTS.execute_many(conn, writes.receipts)
         self.router.flush(conn, writes.deliveries)
 
     @staticmethod
@@ -399,7 +396,7 @@ class Processor:
         self, conn: Connection, handler, ctx: ApplyContext, record: rec.Record
     ) -> RecordOutcome:
         try:
-            with conn.begin_nested():
+            with savepoint(conn):
                 return handler.apply(ctx, record)
         except RecordRejected as exc:
             return self._refused(handler, record, exc)
@@ -530,9 +527,10 @@ class Processor:
         return Disposition(item, MessageState.DUPLICATE, info)
 
 
+# Run once or more per message: compiled once, run on the DBAPI cursor.
+_INSERT_MESSAGE = Prepared(insert(messages).returning(messages.c.id))
+_INSERT_RECEIPTS = Prepared(insert(receipts))
 # Built once with bound parameters, so SQLAlchemy compiles each a single time.
-_INSERT_MESSAGE = insert(messages)
-_INSERT_RECEIPTS = insert(receipts)
 _ACCEPTED = select(
     messages.c.id,
     messages.c.received_at,
@@ -626,6 +624,12 @@ class _Accepted:
         stored_guid = (item.guid or "")[:64] or None
         earlier = _Earlier(None, item.received_at)
         self._remember(item.partner.id, item.sha256, item.type_name, stored_guid, earlier)
+
+
+def _integrity_error(conn: Connection, exc: Exception) -> bool:
+    """A constraint refused a write: through Core (SQLAlchemy's wrapper) or a `Prepared`
+    statement (the driver's own exception)."""
+    return isinstance(exc, (IntegrityError, conn.dialect.loaded_dbapi.IntegrityError))
 
 
 def _recorded(conn: Connection, claims: Sequence[str]) -> dict:

@@ -23,7 +23,7 @@ from sqlalchemy import (
     update,
 )
 
-from hub.store.prepared import Prepared
+from hub.store.prepared import Prepared, savepoint
 from tests.test_store_backends import PG_URL, drop_schema, pg_schema
 
 meta = MetaData()
@@ -134,3 +134,34 @@ def test_a_missing_parameter_is_refused_before_anything_runs(engine):
 
 def test_pg_url_is_the_store_suites():
     assert PG_URL.startswith("postgresql+psycopg://")
+
+
+def test_savepoints_nest_roll_back_alone_and_mix_with_core_ones(engine):
+    def names(conn):
+        return [r.name for r in conn.execute(select(things.c.name).order_by(things.c.id))]
+
+    with engine.begin() as conn:
+        with savepoint(conn):
+            INSERT.scalar(conn, {**ROW, "name": "kept"})
+            with pytest.raises(RuntimeError), savepoint(conn):
+                INSERT.scalar(conn, {**ROW, "name": "inner, rolled back"})
+                raise RuntimeError("refused")
+            with conn.begin_nested():  # a Core savepoint inside ours
+                INSERT.scalar(conn, {**ROW, "name": "core inside"})
+        with pytest.raises(RuntimeError), conn.begin_nested(), savepoint(conn):
+            INSERT.scalar(conn, {**ROW, "name": "ours inside core, rolled back"})
+            raise RuntimeError("refused")
+        assert names(conn) == ["kept", "core inside"]
+
+
+def test_a_failed_statement_in_a_savepoint_leaves_the_transaction_usable(engine):
+    with engine.begin() as conn:
+        first = INSERT.scalar(conn, ROW)
+        with pytest.raises(Exception, match=r"(?i)unique|duplicate"), savepoint(conn):
+            INSERT.scalar(conn, {**ROW, "id": first})  # the primary key is taken
+        INSERT.scalar(conn, {**ROW, "name": "after"})  # PostgreSQL: not an aborted transaction
+    with engine.connect() as conn:
+        assert conn.execute(select(things.c.name).order_by(things.c.id)).scalars().all() == [
+            "a",
+            "after",
+        ]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 
 from hub.clearance.lifecycle import Desk, get
 from hub.clearance.review import review
 from hub.clearance.states import ListState
 from hub.clearance.tables import lists
 from hub.messages.records import Record
+from hub.store.prepared import Prepared
 
 # Which list columns a newly accepted record of each type can unblock, and from which fields.
 LINKS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -18,6 +19,9 @@ LINKS: dict[str, tuple[tuple[str, str], ...]] = {
     "CEB411Message": (("ebp_code", "ebpCode"), ("order_no", "orderNo")),
     "CEB511Message": (("logistics_code", "logisticsCode"), ("logistics_no", "logisticsNo")),
 }
+# The waiting lists' query per link and number of keys (one per record of a message, up
+# to its record limit): compiled once, run on the DBAPI cursor.
+_WAITING: dict[tuple[tuple[tuple[str, str], ...], int], Prepared] = {}
 
 
 def on_documents(ctx, msg_root: str, accepted: Sequence[Record]) -> int:
@@ -29,19 +33,29 @@ def on_documents(ctx, msg_root: str, accepted: Sequence[Record]) -> int:
     if not link or not accepted or ctx.router is None:
         return 0
     keys = {tuple(r.get(field) for _, field in link) for r in accepted}
-    match = or_(
-        *(and_(*(lists.c[col] == v for (col, _), v in zip(link, key, strict=True))) for key in keys)
-    )
-    ids = (
-        ctx.conn.execute(
-            select(lists.c.id).where(
-                lists.c.state == ListState.SENT, lists.c.waiting_since.is_not(None), match
-            )
-        )
-        .scalars()
-        .all()
-    )
+    params = {
+        f"{col}_{i}": v for i, key in enumerate(keys) for (col, _), v in zip(link, key, strict=True)
+    }
+    ids = [row.id for row in _waiting(link, len(keys)).all(ctx.conn, params)]
     desk = Desk(ctx.conn, ctx.router, ctx.now, actor="hub")
     for list_id in ids:
         review(desk, get(ctx.conn, list_id))
     return len(ids)
+
+
+def _waiting(link: tuple[tuple[str, str], ...], count: int) -> Prepared:
+    """Lists at 3 waiting for any of `count` keys of `link`."""
+    stmt = _WAITING.get((link, count))
+    if stmt is None:
+        match = or_(
+            *(
+                and_(*(lists.c[col] == bindparam(f"{col}_{i}") for col, _ in link))
+                for i in range(count)
+            )
+        )
+        stmt = _WAITING[(link, count)] = Prepared(
+            select(lists.c.id).where(
+                lists.c.state == ListState.SENT, lists.c.waiting_since.is_not(None), match
+            )
+        )
+    return stmt

@@ -4,28 +4,30 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 
+from hub.store.prepared import Prepared
 from hub.store.states import DeliveryState
 from hub.store.tables import deliveries
 
-# Built once: the same statement object each time lets SQLAlchemy reuse its compiled form.
 # A taken (partner, file name) inserts nothing instead of failing the transaction; the caller
 # then picks another name. The unique index stays the guard, also between concurrent workers.
+_DIALECTS = {"sqlite": sqlite, "postgresql": postgresql}
 _INSERT = {
-    "sqlite": sqlite.insert(deliveries).on_conflict_do_nothing().returning(deliveries.c.id),
-    "postgresql": postgresql.insert(deliveries).on_conflict_do_nothing().returning(deliveries.c.id),
+    name: Prepared(d.insert(deliveries).on_conflict_do_nothing().returning(deliveries.c.id))
+    for name, d in _DIALECTS.items()
 }
-# Several rows in one statement (SQLAlchemy's "insertmanyvalues": one multi-row INSERT);
-# the rows that went in come back by (partner, file name), since a taken name returns none.
-_INSERT_MANY = {
-    name: stmt.returning(deliveries.c.partner_id, deliveries.c.file_name)
-    for name, stmt in (
-        ("sqlite", sqlite.insert(deliveries).on_conflict_do_nothing()),
-        ("postgresql", postgresql.insert(deliveries).on_conflict_do_nothing()),
-    )
-}
+# The columns of a `delivery_row`, in its order.
+_COLUMNS = (
+    "partner_id", "kind", "msg_type", "guid", "file_name", "body", "state", "attempts",
+    "next_attempt_at", "message_id", "created_at",
+)  # fmt: skip
+# Several rows in one multi-row INSERT (as SQLAlchemy's "insertmanyvalues" did), compiled
+# once per dialect and row count: one statement a message for its usual two to five files.
+MANY_ROWS = 8
+_NAMES = [tuple((f"{c}_{i}", c) for c in _COLUMNS) for i in range(MANY_ROWS)]  # row i's binds
+_INSERT_MANY: dict[tuple[str, int], Prepared] = {}
 
 
 def file_name_for(msg_type: str, guid: str) -> str:
@@ -60,7 +62,7 @@ def delivery_row(
 
 
 def enqueue_many(conn: Connection, rows: list[dict]) -> list[bool]:
-    """Insert `delivery_row`s in one statement; per row, whether it went in.
+    """Insert `delivery_row`s, up to `MANY_ROWS` in a statement; per row, whether it went in.
 
     A row whose (partner, file name) is taken — before, or by an earlier row of the same
     call — is not inserted, exactly as `enqueue` returning None.
@@ -69,7 +71,14 @@ def enqueue_many(conn: Connection, rows: list[dict]) -> list[bool]:
         return []
     if len(rows) == 1:
         return [enqueue_row(conn, rows[0]) is not None]
-    inserted = {tuple(r) for r in conn.execute(_INSERT_MANY[conn.dialect.name], rows)}
+    inserted: set[tuple[str, str]] = set()
+    for start in range(0, len(rows), MANY_ROWS):
+        part = rows[start : start + MANY_ROWS]
+        binds = zip(part, _NAMES[: len(part)], strict=True)
+        params = {name: row[k] for row, names in binds for name, k in names}
+        inserted.update(
+            tuple(r) for r in _insert_many(conn.dialect.name, len(part)).all(conn, params)
+        )
     out = []
     for row in rows:
         key = (row["partner_id"], row["file_name"])
@@ -80,7 +89,22 @@ def enqueue_many(conn: Connection, rows: list[dict]) -> list[bool]:
 
 def enqueue_row(conn: Connection, row: dict) -> int | None:
     """Insert one `delivery_row`; its id, or None when the name is taken."""
-    return conn.execute(_INSERT[conn.dialect.name], row).scalar()
+    return _INSERT[conn.dialect.name].scalar(conn, row)
+
+
+def _insert_many(dialect: str, count: int) -> Prepared:
+    """`count` rows in one INSERT; the rows that went in come back by (partner, file name),
+    since a taken name returns none."""
+    stmt = _INSERT_MANY.get((dialect, count))
+    if stmt is None:
+        values = [
+            {c: bindparam(name, type_=deliveries.c[c].type) for name, c in names}
+            for names in _NAMES[:count]
+        ]
+        insert = _DIALECTS[dialect].insert(deliveries).values(values).on_conflict_do_nothing()
+        stmt = Prepared(insert.returning(deliveries.c.partner_id, deliveries.c.file_name))
+        _INSERT_MANY[(dialect, count)] = stmt
+    return stmt
 
 
 def enqueue(

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import Connection, Row, Table, and_, insert, select, update
+from sqlalchemy import Connection, Row, Table, bindparam, insert, select, update
 
 from hub.codes import Status
 from hub.config import Partner
@@ -21,6 +21,7 @@ from hub.constants import (
 from hub.errors import RecordRejected
 from hub.messages.records import Record
 from hub.messages.types import MessageType
+from hub.store.prepared import Prepared
 from hub.store.states import RecordState
 
 if TYPE_CHECKING:
@@ -82,6 +83,12 @@ class KeyedRecordHandler:
         self.columns = columns
         self.guard = guard
         self.codes = msg_type.codes
+        # Once or more per record: compiled once, run on the DBAPI cursor. The columns set
+        # are the parameters given, except `row_id`, the row an update or delete changes.
+        key = [table.c[col] == bindparam(col) for col in key_columns]
+        self._find = Prepared(select(table).where(*key))
+        self._insert = Prepared(insert(table).returning(table.c.id))
+        self._update = Prepared(update(table).where(table.c.id == bindparam("row_id")))
 
     def describe_key(self, record: Record) -> str:
         return ", ".join(
@@ -93,13 +100,8 @@ class KeyedRecordHandler:
         return {name: record.get(name) for name in self.msg_type.receipt_keys}
 
     def find(self, conn: Connection, record: Record) -> Row | None:
-        cond = and_(
-            *(
-                self.table.c[col] == val
-                for col, val in zip(self.key_columns, record.key(self.msg_type.keys), strict=True)
-            )
-        )
-        return conn.execute(select(self.table).where(cond)).first()
+        key = record.key(self.msg_type.keys)
+        return self._find.first(conn, dict(zip(self.key_columns, key, strict=True)))
 
     def apply(self, ctx: ApplyContext, record: Record) -> RecordOutcome:
         app_type = record.get("appType") or APP_TYPE_NEW
@@ -131,16 +133,14 @@ class KeyedRecordHandler:
             record_id = self._store(ctx, record, row)
             return self._accepted(record, record_id, f"变更申报成功[{guid}]")
         if app_type == APP_TYPE_DELETE:
-            ctx.conn.execute(
-                update(self.table)
-                .where(self.table.c.id == row.id)
-                .values(
-                    state=RecordState.DELETED,
-                    updated_at=ctx.now,
-                    app_time=record.get("appTime"),
-                    message_id=ctx.message_id,
-                )
-            )
+            deleted = {
+                "row_id": row.id,
+                "state": RecordState.DELETED,
+                "updated_at": ctx.now,
+                "app_time": record.get("appTime"),
+                "message_id": ctx.message_id,
+            }
+            self._update.execute(ctx.conn, deleted)
             outcome = RecordOutcome(
                 accepted=True, record_id=row.id, receipt_keys=self.receipt_keys(record)
             )
@@ -174,9 +174,7 @@ class KeyedRecordHandler:
             **dict(zip(self.key_columns, record.key(self.msg_type.keys), strict=True)),
             **self.columns(record),
         }
-        # Parameters apart from the statement: SQLAlchemy compiles each statement once.
         if row is not None:
-            ctx.conn.execute(update(self.table).where(self.table.c.id == row.id), values)
+            self._update.execute(ctx.conn, {"row_id": row.id, **values})
             return row.id
-        result = ctx.conn.execute(insert(self.table), {"created_at": ctx.now, **values})
-        return result.inserted_primary_key[0]
+        return self._insert.scalar(ctx.conn, {"created_at": ctx.now, **values})

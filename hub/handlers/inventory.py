@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from lxml import etree
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 
 from hub import xmlsafe
 from hub.clearance import actions
@@ -20,6 +20,7 @@ from hub.errors import RecordRejected
 from hub.handlers.base import ApplyContext, RecordOutcome
 from hub.messages.records import Record, subscriptions_of
 from hub.messages.types import LIST
+from hub.store.prepared import Prepared
 from hub.store.tables import messages
 
 RECEIPT_SUBSCRIPTIONS = ("ALL", "RET")  # BaseSubscribe statuses that want receipts
@@ -65,12 +66,9 @@ class InventoryHandler:
                 LIST_INVALID, "copNo is required: receipts and the hub key lists by it"
             )
         app_type = record.get("appType") or APP_TYPE_NEW
-        row = ctx.conn.execute(
-            select(lists).where(
-                lists.c.agent_code == record.get("agentCode"),
-                lists.c.cop_no == record.get("copNo"),
-            )
-        ).first()
+        row = _BY_KEY.first(
+            ctx.conn, {"agent_code": record.get("agentCode"), "cop_no": record.get("copNo")}
+        )
         live = row is not None and row.state != ListState.DELETED
         if app_type == APP_TYPE_NEW:
             if live:
@@ -121,8 +119,8 @@ class InventoryHandler:
         }
         if row is not None:
             return update_list(ctx.conn, row.id, values)
-        result = ctx.conn.execute(
-            _INSERT_LIST,
+        list_id = _INSERT_LIST.scalar(
+            ctx.conn,
             dict(
                 agent_code=record.get("agentCode"),
                 cop_no=record.get("copNo"),
@@ -133,7 +131,6 @@ class InventoryHandler:
                 **values,
             ),
         )
-        list_id = result.inserted_primary_key[0]
         # preNo is made from the new id; the update hands back the whole row.
         return update_list(ctx.conn, list_id, {"pre_no": pre_no_for(list_id, ctx.now)})
 
@@ -145,7 +142,7 @@ class InventoryHandler:
 
 
 def _subscribers(conn: Connection, ctx: ApplyContext) -> list[str]:
-    body = conn.execute(select(messages.c.body).where(messages.c.id == ctx.message_id)).scalar()
+    body = _BODY.scalar(conn, {"id": ctx.message_id})
     if not body or b"BaseSubscribe" not in body:
         return []
     hub = ctx.router.settings.hub
@@ -162,5 +159,12 @@ def _subscribers(conn: Connection, ctx: ApplyContext) -> list[str]:
     ]
 
 
-_INSERT_LIST = insert(lists)  # parameters apart: compiled once
+# Once per list record: compiled once, run on the DBAPI cursor.
+_BY_KEY = Prepared(
+    select(lists).where(
+        lists.c.agent_code == bindparam("agent_code"), lists.c.cop_no == bindparam("cop_no")
+    )
+)
+_INSERT_LIST = Prepared(insert(lists).returning(lists.c.id))
+_BODY = Prepared(select(messages.c.body).where(messages.c.id == bindparam("id")))
 INVENTORY_HANDLER = InventoryHandler()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from hub import codes
 from hub.errors import RecordRejected
 from hub.handlers.base import ApplyContext, KeyedRecordHandler, RecordOutcome
 from hub.messages.records import Record
 from hub.messages.types import WAYBILL_STATUS
+from hub.store.prepared import Prepared
 from hub.store.states import RecordState
 from hub.store.tables import waybill_statuses, waybills
 
@@ -22,18 +23,22 @@ def status_columns(record: Record) -> dict[str, Any]:
     }
 
 
+# Once per status record: compiled once, run on the DBAPI cursor.
+_ACTIVE_WAYBILL = Prepared(
+    select(waybills.c.id).where(
+        waybills.c.logistics_code == bindparam("code"),
+        waybills.c.logistics_no == bindparam("number"),
+        waybills.c.state == RecordState.ACTIVE,
+    )
+)
+
+
 class WaybillStatusHandler(KeyedRecordHandler):
     """The keyed appType rules, for a waybill the hub already holds."""
 
     def apply(self, ctx: ApplyContext, record: Record) -> RecordOutcome:
         code, number = record.get("logisticsCode"), record.get("logisticsNo")
-        waybill = ctx.conn.execute(
-            select(waybills.c.id).where(
-                waybills.c.logistics_code == code,
-                waybills.c.logistics_no == number,
-                waybills.c.state == RecordState.ACTIVE,
-            )
-        ).first()
+        waybill = _ACTIVE_WAYBILL.first(ctx.conn, {"code": code, "number": number})
         if waybill is None:
             raise RecordRejected(
                 codes.WAYBILL_STATUS_PARAMETER,

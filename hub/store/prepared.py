@@ -12,7 +12,8 @@ savepoints. What it does not do: expanding IN lists and SQLAlchemy's execution e
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,6 +106,28 @@ class Prepared:
     def scalar(self, conn: Connection, params: Mapping[str, Any] | None = None) -> Any:
         row = self.first(conn, params)
         return None if row is None else row[0]
+
+
+@contextmanager
+def savepoint(conn: Connection, name: str = "hub_savepoint") -> Iterator[None]:
+    """`conn.begin_nested()` as two plain statements on the DBAPI connection.
+
+    Core's savepoint costs two full statement executions and a compile each (every one has a
+    new name): ~56 µs against ~1 µs. Savepoints of one name nest (RELEASE and ROLLBACK TO
+    take the latest); Core savepoints opened inside must close inside, as `with` makes them.
+    On an exception the work since the savepoint is rolled back and the exception goes on.
+    """
+    if not conn.in_transaction():
+        conn.begin()
+    cursor = conn.connection.dbapi_connection.cursor()
+    cursor.execute(f"SAVEPOINT {name}")
+    try:
+        yield
+    except BaseException:
+        cursor.execute(f"ROLLBACK TO SAVEPOINT {name}")
+        cursor.execute(f"RELEASE SAVEPOINT {name}")
+        raise
+    cursor.execute(f"RELEASE SAVEPOINT {name}")
 
 
 def _row(plan: _Plan, cursor: Any, raw: Sequence[Any]) -> Any:

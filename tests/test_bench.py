@@ -12,9 +12,9 @@ WORKER = "import sys; from hub.cli import main; sys.exit(main(sys.argv[1:]))"
 
 def test_bench_json_has_every_figure_and_every_message_is_answered(tmp_path):
     kept = tmp_path / "kept"
+    args = ["bench", "--messages", "40", "--json", "--keep", kept, "--batch-size", "7"]
     done = subprocess.run(
-        [sys.executable, "-c", WORKER, "bench", "--messages", "40", "--json", "--keep", kept]
-        + ["--batch-size", "7"],
+        [sys.executable, "-c", WORKER, *args],
         capture_output=True,
         text=True,
         timeout=600,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import Row, update
+from sqlalchemy import Row, bindparam, select
 
 from hub.clearance import guarantee
-from hub.clearance.lifecycle import Desk, get, move, route
+from hub.clearance.lifecycle import Desk, move, routing, send_copies, void_tax_bill
 from hub.clearance.review import review
 from hub.clearance.states import CANCELLABLE, EDITABLE, REFUNDABLE, ListState
 from hub.clearance.tables import lists, tax_bills
@@ -19,8 +19,9 @@ from hub.codes import (
     REFUND_QTY_OVER,
 )
 from hub.errors import RecordRejected
+from hub.store.prepared import Prepared
 
-TAX_VOIDED = "3"
+_TAX_BILL = Prepared(select(tax_bills).where(tax_bills.c.list_id == bindparam("list_id")))
 
 
 def save(desk: Desk, row: Row) -> Row:
@@ -35,16 +36,17 @@ def declare(desk: Desk, row: Row) -> Row:
             LIST_DECLARED,
             f"list {row.cop_no} is {row.state}; only temporary or returned lists can be declared",
         )
+    # The routing columns go with the move: one update of the list, then the copies.
     row = move(
         desk,
         row,
         ListState.DECLARED,
         info=f"新增申报成功[{row.guid}]",
-        values={"declared_at": desk.now, "decisions": {}, "risk_rule": None},
+        values={"declared_at": desk.now, "risk_rule": None, **routing(desk, row)},
     )
-    if route(desk, row):
-        return get(desk.conn, row.id)  # 3 once the copy is delivered (sweep)
-    row = move(desk, get(desk.conn, row.id), ListState.SENT, info="发送海关成功")
+    if send_copies(desk, row):
+        return row  # 3 once the copy is delivered (sweep)
+    row = move(desk, row, ListState.SENT, info="发送海关成功")
     return review(desk, row)
 
 
@@ -83,7 +85,7 @@ def refund(desk: Desk, row: Row, returned: list[dict[str, str]], reason: str) ->
         )
     lines = {x.get("gnum"): x for x in row.lines}
     done = {str(k): Decimal(v) for k, v in (row.refunded or {}).items()}
-    bill = desk.conn.execute(tax_bills.select().where(tax_bills.c.list_id == row.id)).first()
+    bill = _TAX_BILL.first(desk.conn, {"list_id": row.id})
     line_tax = {
         x["gnum"]: Decimal(x["valueAddedTax"]) + Decimal(x["consumptionTax"])
         for x in (bill.lines if bill else [])
@@ -117,11 +119,7 @@ def refund(desk: Desk, row: Row, returned: list[dict[str, str]], reason: str) ->
         )
     full = all(done.get(g, 0) >= Decimal(x.get("qty") or "0") for g, x in lines.items())
     if full:
-        desk.conn.execute(
-            update(tax_bills)
-            .where(tax_bills.c.list_id == row.id)
-            .values(status=TAX_VOIDED, updated_at=desk.now)
-        )
+        void_tax_bill(desk.conn, row.id, desk.now)
     return move(
         desk,
         row,

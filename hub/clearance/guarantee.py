@@ -5,16 +5,30 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from hub.clearance.tables import guarantee_ledger, guarantees
+from hub.store.prepared import Prepared
+
+_CODE = guarantees.c.assure_code == bindparam("code")
+_AMOUNT = bindparam("amount", type_=guarantees.c.balance.type)
+_NOW = bindparam("now", type_=guarantees.c.updated_at.type)
+_BALANCE = Prepared(select(guarantees.c.balance).where(_CODE))
+# The check and the change in one statement: its row count says whether the debit was made.
+_DEBIT = Prepared(
+    update(guarantees)
+    .where(_CODE, guarantees.c.balance >= _AMOUNT)
+    .values(balance=guarantees.c.balance - _AMOUNT, updated_at=_NOW)
+)
+_RESTORE = Prepared(
+    update(guarantees).where(_CODE).values(balance=guarantees.c.balance + _AMOUNT, updated_at=_NOW)
+)
+_LEDGER = Prepared(insert(guarantee_ledger))
 
 
 def balance(conn: Connection, assure_code: str) -> Decimal | None:
     """The balance of a guarantee, or None if it has none."""
-    return conn.execute(
-        select(guarantees.c.balance).where(guarantees.c.assure_code == assure_code)
-    ).scalar()
+    return _BALANCE.scalar(conn, {"code": assure_code})
 
 
 def set_balance(conn: Connection, assure_code: str, amount: Decimal, now: datetime) -> None:
@@ -42,11 +56,7 @@ def debit(conn: Connection, assure_code: str, amount: Decimal, list_id: int, now
     """
     if amount <= 0:
         return balance(conn, assure_code) is not None
-    done = conn.execute(
-        update(guarantees)
-        .where(guarantees.c.assure_code == assure_code, guarantees.c.balance >= amount)
-        .values(balance=guarantees.c.balance - amount, updated_at=now)
-    ).rowcount
+    done = _DEBIT.execute(conn, {"code": assure_code, "amount": amount, "now": now}).rowcount
     if done != 1:
         return False
     _ledger(conn, assure_code, list_id, "debit", -amount, now, "tax of list")
@@ -59,11 +69,7 @@ def restore(
     """Give back tax debited for a list that was returned, cancelled or refunded."""
     if amount <= 0:
         return
-    conn.execute(
-        update(guarantees)
-        .where(guarantees.c.assure_code == assure_code)
-        .values(balance=guarantees.c.balance + amount, updated_at=now)
-    )
+    _RESTORE.execute(conn, {"code": assure_code, "amount": amount, "now": now})
     _ledger(conn, assure_code, list_id, "restore", amount, now, note)
 
 
@@ -76,8 +82,7 @@ def _ledger(
     now: datetime,
     note: str,
 ) -> None:
-    conn.execute(
-        insert(guarantee_ledger).values(
-            assure_code=code, list_id=list_id, kind=kind, amount=amount, at=now, note=note
-        )
+    _LEDGER.execute(
+        conn,
+        dict(assure_code=code, list_id=list_id, kind=kind, amount=amount, at=now, note=note),
     )

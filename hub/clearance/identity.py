@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, bindparam, delete, insert, select
 from stdnum.cn import ric
 from stdnum.exceptions import (
     InvalidChecksum,
@@ -18,6 +18,9 @@ from stdnum.exceptions import (
 )
 
 from hub.clearance.tables import identities
+from hub.store.prepared import Prepared
+
+_NAME_OF = Prepared(select(identities.c.name).where(identities.c.id_number == bindparam("number")))
 
 
 def id_number_problem(number: str) -> str | None:
@@ -47,9 +50,7 @@ class StoredRegistry:
     """The registry kept in the `identities` table (`cebhub identity import CSV`)."""
 
     def name_of(self, conn: Connection, id_number: str) -> str | None:
-        return conn.execute(
-            select(identities.c.name).where(identities.c.id_number == id_number)
-        ).scalar()
+        return _NAME_OF.scalar(conn, {"number": id_number})
 
 
 REGISTRY: RealNameRegistry = StoredRegistry()

@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import Connection, Row, bindparam, insert, select, update
+from sqlalchemy.exc import NoResultFound
 
 from hub import metrics
 from hub.clearance import guarantee
@@ -20,6 +21,7 @@ from hub.errors import RecordRejected
 from hub.messages.receipts import ReceiptEntry, build_receipt
 from hub.messages.types import LIST
 from hub.routing import Router
+from hub.store.prepared import Prepared
 from hub.store.states import DeliveryState
 from hub.store.tables import deliveries, messages, receipts
 from hub.workspace import Workspace
@@ -54,19 +56,47 @@ class Desk:
         return (self.root or Workspace.locate().root) / p
 
 
-def get(conn: Connection, list_id: int) -> Row:
-    return conn.execute(select(lists).where(lists.c.id == list_id)).one()
-
-
+# The statements every list goes through, compiled once (hub.store.prepared).
+_GET = Prepared(select(lists).where(lists.c.id == bindparam("list_id")))
 # One statement for every update of a list that needs the row afterwards: the columns set
-# are the parameters given (SQLAlchemy compiles once per set of columns); RETURNING gives
-# the row as `get` would read it (SQLite >= 3.35, PostgreSQL).
-_UPDATE_LIST = update(lists).where(lists.c.id == bindparam("list_id")).returning(*lists.c)
+# are the parameters given (a plan per set of columns); RETURNING gives the row as `get`
+# would read it (SQLite >= 3.35, PostgreSQL).
+_UPDATE_LIST = Prepared(update(lists).where(lists.c.id == bindparam("list_id")).returning(*lists.c))
+_INSERT_LOG = Prepared(insert(list_log))
+_INSERT_RECEIPT = Prepared(insert(receipts))
+_ROUTED_MESSAGE = Prepared(
+    select(messages.c.guid, messages.c.body).where(messages.c.id == bindparam("message_id"))
+)
+_ROUTED_TO = Prepared(  # the partners that have the message's routed copy already
+    select(deliveries.c.partner_id).where(
+        deliveries.c.kind == "route", deliveries.c.message_id == bindparam("message_id")
+    )
+)
+_ROUTE_STATES = Prepared(
+    select(deliveries.c.state).where(
+        deliveries.c.kind == "route", deliveries.c.message_id == bindparam("message_id")
+    )
+)
+_VOID_TAX_BILL = Prepared(
+    update(tax_bills)
+    .where(tax_bills.c.list_id == bindparam("bill_of"))  # not "list_id": that is a column
+    .values(status=TAX_VOIDED, updated_at=bindparam("now", type_=tax_bills.c.updated_at.type))
+)
+
+
+def _required(row: Row | None) -> Row:
+    if row is None:  # as Core's Result.one() says it
+        raise NoResultFound("No row was found when one was required")
+    return row
+
+
+def get(conn: Connection, list_id: int) -> Row:
+    return _required(_GET.first(conn, {"list_id": list_id}))
 
 
 def update_list(conn: Connection, list_id: int, values: dict) -> Row:
     """Set `values` on the list and return it as stored now."""
-    return conn.execute(_UPDATE_LIST, {"list_id": list_id, **values}).one()
+    return _required(_UPDATE_LIST.first(conn, {"list_id": list_id, **values}))
 
 
 def find(
@@ -145,8 +175,8 @@ def log(
     reason_code: str | None = None,
 ) -> None:
     """One operation-log row (also used for a decision recorded without a move)."""
-    desk.conn.execute(
-        insert(list_log),
+    _INSERT_LOG.execute(
+        desk.conn,
         dict(
             list_id=list_id,
             at=desk.now,
@@ -176,8 +206,8 @@ def send_receipt(desk: Desk, row: Row, status: str, info: str) -> None:
     """A CEB622 for one list to its agent and to the subscribers that want receipts."""
     entry = ReceiptEntry(status, info, receipt_keys(row), guid=row.guid)
     receipt = build_receipt(LIST, [entry], when=desk.now)
-    desk.conn.execute(
-        insert(receipts),
+    _INSERT_RECEIPT.execute(
+        desk.conn,
         dict(
             guid=receipt.guid,
             msg_type=receipt.msg_type,
@@ -242,41 +272,44 @@ def route(desk: Desk, row: Row) -> bool:
 
     Lists of one message share one routed copy (the message exactly as signed).
     """
-    targets = [p for p in desk.settings.route_targets(LIST.root) if p.id != row.partner_id]
-    desk.conn.execute(
-        update(lists)
-        .where(lists.c.id == row.id)
-        .values(
-            route_message_id=row.message_id if targets else None,
-            routed_to=authorities(desk.settings),
-            decisions={},
-        )
-    )
+    update_list(desk.conn, row.id, routing(desk, row))
+    return send_copies(desk, row)
+
+
+def _targets(desk: Desk, row: Row) -> list:
+    return [p for p in desk.settings.route_targets(LIST.root) if p.id != row.partner_id]
+
+
+def routing(desk: Desk, row: Row) -> dict:
+    """The list columns `route` sets (a declaration sets them with its move: one update)."""
+    return {
+        "route_message_id": row.message_id if _targets(desk, row) else None,
+        "routed_to": authorities(desk.settings),
+        "decisions": {},
+    }
+
+
+def send_copies(desk: Desk, row: Row) -> bool:
+    """`route` once the list's `routing` columns are set: queue the copies not queued yet."""
+    targets = _targets(desk, row)
     if not targets:
         return False
-    msg = desk.conn.execute(
-        select(messages.c.guid, messages.c.body).where(messages.c.id == row.message_id)
-    ).one()
-    for partner in targets:
-        sent = desk.conn.execute(
-            select(deliveries.c.id).where(
-                deliveries.c.partner_id == partner.id,
-                deliveries.c.kind == "route",
-                deliveries.c.message_id == row.message_id,
-            )
-        ).first()
-        if sent is None:
-            desk.router._enqueue(
-                desk.conn,
-                partner,
-                "route",
-                LIST.root,
-                msg.guid or str(row.message_id),
-                msg.body,
-                row.message_id,
-                desk.now,
-                Router.envelope_receiver(partner),
-            )
+    have = {r.partner_id for r in _ROUTED_TO.all(desk.conn, {"message_id": row.message_id})}
+    missing = [partner for partner in targets if partner.id not in have]
+    if missing:
+        msg = _required(_ROUTED_MESSAGE.first(desk.conn, {"message_id": row.message_id}))
+    for partner in missing:
+        desk.router._enqueue(
+            desk.conn,
+            partner,
+            "route",
+            LIST.root,
+            msg.guid or str(row.message_id),
+            msg.body,
+            row.message_id,
+            desk.now,
+            Router.envelope_receiver(partner),
+        )
     return True
 
 
@@ -284,12 +317,8 @@ def route_delivered(conn: Connection, row: Row) -> bool:
     """Every routed copy of the list's message has been written to its endpoint."""
     if row.route_message_id is None:
         return True
-    states = conn.execute(
-        select(deliveries.c.state).where(
-            deliveries.c.kind == "route", deliveries.c.message_id == row.route_message_id
-        )
-    ).scalars()
-    return all(s == DeliveryState.DELIVERED for s in states)
+    states = _ROUTE_STATES.all(conn, {"message_id": row.route_message_id})
+    return all(s.state == DeliveryState.DELIVERED for s in states)
 
 
 # ---------------------------------------------------------------- tax held on the guarantee
@@ -299,8 +328,9 @@ def _give_back(desk: Desk, row: Row, note: str) -> None:
     held = (row.tax or Decimal(0)) - (row.refunded_tax or Decimal(0))
     if row.assure_code and held > 0:
         guarantee.restore(desk.conn, row.assure_code, held, row.id, desk.now, note)
-    desk.conn.execute(
-        update(tax_bills)
-        .where(tax_bills.c.list_id == row.id)
-        .values(status=TAX_VOIDED, updated_at=desk.now)
-    )
+    void_tax_bill(desk.conn, row.id, desk.now)
+
+
+def void_tax_bill(conn: Connection, list_id: int, now: datetime) -> None:
+    """The list's CEB816 tax bill no longer stands (returned, cancelled, fully refunded)."""
+    _VOID_TAX_BILL.execute(conn, {"bill_of": list_id, "now": now})

@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, literal, select
 
 from hub.clearance.states import COUNTED
 from hub.clearance.tables import lists
+from hub.store.prepared import Prepared
+
+# The counted states are fixed values bound once (an expanding IN cannot be prepared).
+_TOTAL = select(func.coalesce(func.sum(lists.c.dutiable_value - lists.c.refunded_value), 0)).where(
+    lists.c.state.in_([literal(s.value) for s in sorted(COUNTED)])
+)
+
+
+def _statement(buyer: bool, year: bool, exclude: bool) -> Prepared:
+    """The year total with the given parameters; a missing one is IS NULL (as Core's `== None`)."""
+    q = _TOTAL.where(
+        lists.c.buyer_id_number == bindparam("buyer")
+        if buyer
+        else lists.c.buyer_id_number.is_(None),
+        lists.c.year == bindparam("year") if year else lists.c.year.is_(None),
+    )
+    return Prepared(q.where(lists.c.id != bindparam("exclude")) if exclude else q)
+
+
+_STATEMENTS = {k: _statement(*k) for k in itertools.product((True, False), repeat=3)}
 
 
 def year_total(
@@ -18,11 +39,8 @@ def year_total(
     Derived from the lists rather than kept as a running counter, so returns, cancellations
     and refunds restore it exactly by changing the list they concern.
     """
-    q = select(func.coalesce(func.sum(lists.c.dutiable_value - lists.c.refunded_value), 0)).where(
-        lists.c.buyer_id_number == buyer_id_number,
-        lists.c.year == year,
-        lists.c.state.in_([s.value for s in COUNTED]),
-    )
-    if exclude is not None:
-        q = q.where(lists.c.id != exclude)
-    return Decimal(str(conn.execute(q).scalar() or 0))
+    given = {"buyer": buyer_id_number, "year": year, "exclude": exclude}
+    params = {k: v for k, v in given.items() if v is not None}
+    key = tuple(v is not None for v in given.values())
+    total = _STATEMENTS[key].scalar(conn, params)
+    return Decimal(str(total or 0))

@@ -7,17 +7,18 @@ from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, insert, select
 
 from hub.clearance import guarantee, quota, risk
 from hub.clearance import tax as taxes
 from hub.clearance.identity import REGISTRY, id_number_problem
-from hub.clearance.lifecycle import Desk, get, invt_no_for, move
+from hub.clearance.lifecycle import Desk, get, invt_no_for, move, update_list
 from hub.clearance.states import Decision, ListState
-from hub.clearance.tables import lists, tax_bills
+from hub.clearance.tables import tax_bills
 from hub.clock import stamp8
 from hub.codes import LIST_ANNUAL_LIMIT, LIST_SINGLE_LIMIT, Status
 from hub.messages.receipts import new_guid
+from hub.store.prepared import Prepared
 from hub.store.states import RecordState
 from hub.store.tables import orders, payments, waybills
 
@@ -74,30 +75,38 @@ class Documents:
     missing: list[str]
 
 
-def _live(table, *conds):
-    return select(table).where(*conds, table.c.state == RecordState.ACTIVE).limit(1)
+def _live(table, *columns: str) -> Prepared:
+    """The active record of `table` whose `columns` equal the parameters of the same names."""
+    conds = [table.c[c] == bindparam(c) for c in columns]
+    return Prepared(select(table).where(*conds, table.c.state == RecordState.ACTIVE).limit(1))
+
+
+_ORDER = _live(orders, "ebp_code", "order_no")
+_PAYMENT_OF_ORDER = _live(payments, "ebp_code", "order_no")
+_PAYMENT_OF_TRANSACTION = _live(payments, "pay_code", "pay_transaction_id")
+_WAYBILL = _live(waybills, "logistics_code", "logistics_no")
+_DELETE_TAX_BILL = Prepared(delete(tax_bills).where(tax_bills.c.list_id == bindparam("list_id")))
+_INSERT_TAX_BILL = Prepared(insert(tax_bills))
 
 
 def documents(conn: Connection, row: Row) -> Documents:
     """The order, payment and waybill the list names; `missing` says what is not there yet."""
     h = row.head
-    order = conn.execute(
-        _live(orders, orders.c.ebp_code == row.ebp_code, orders.c.order_no == row.order_no)
-    ).first()
-    pay_q = [payments.c.ebp_code == row.ebp_code, payments.c.order_no == row.order_no]
+    by_order = {"ebp_code": row.ebp_code, "order_no": row.order_no}
+    order = _ORDER.first(conn, by_order)
     if order is not None and order.head.get("payCode") and order.head.get("payTransactionId"):
-        pay_q = [
-            payments.c.pay_code == order.head["payCode"],
-            payments.c.pay_transaction_id == order.head["payTransactionId"],
-        ]
-    payment = conn.execute(_live(payments, *pay_q)).first()
-    waybill = conn.execute(
-        _live(
-            waybills,
-            waybills.c.logistics_code == row.logistics_code,
-            waybills.c.logistics_no == row.logistics_no,
+        payment = _PAYMENT_OF_TRANSACTION.first(
+            conn,
+            {
+                "pay_code": order.head["payCode"],
+                "pay_transaction_id": order.head["payTransactionId"],
+            },
         )
-    ).first()
+    else:
+        payment = _PAYMENT_OF_ORDER.first(conn, by_order)
+    waybill = _WAYBILL.first(
+        conn, {"logistics_code": row.logistics_code, "logistics_no": row.logistics_no}
+    )
     missing = []
     for name, doc, key in (
         ("order", order, f"ebpCode {row.ebp_code} orderNo {row.order_no}"),
@@ -332,26 +341,24 @@ def _wait(desk: Desk, row: Row, missing: str) -> Row:
     wait = timedelta(seconds=desk.settings.clearance.wait_seconds)
     if since is not None and since.tzinfo is None:  # SQLite hands back naive UTC
         since = since.replace(tzinfo=desk.now.tzinfo)
+    after = None
     if since is None:
         since = desk.now
-        desk.conn.execute(
-            update(lists)
-            .where(lists.c.id == row.id)
-            .values(waiting_since=since, waiting_for=missing)
-        )
+        after = update_list(desk.conn, row.id, {"waiting_since": since, "waiting_for": missing})
     if desk.now - since >= wait:
         detail = f"{missing} within {desk.settings.clearance.wait_seconds:g} s of the declaration"
         return _return(desk, row, Failure(Reason.THREE_ORDERS, detail))
-    if row.waiting_for != missing:
-        desk.conn.execute(update(lists).where(lists.c.id == row.id).values(waiting_for=missing))
-    return get(desk.conn, row.id)
+    if after is None and row.waiting_for != missing:
+        after = update_list(desk.conn, row.id, {"waiting_for": missing})
+    return after if after is not None else get(desk.conn, row.id)
 
 
 def _record_tax_bill(desk: Desk, row: Row, invt_no: str, bill: taxes.ListTax) -> None:
     """The CEB816 tax bill (status 1, generated) the acceptance produces."""
-    desk.conn.execute(delete(tax_bills).where(tax_bills.c.list_id == row.id))
-    desk.conn.execute(
-        insert(tax_bills).values(
+    _DELETE_TAX_BILL.execute(desk.conn, {"list_id": row.id})
+    _INSERT_TAX_BILL.execute(
+        desk.conn,
+        dict(
             list_id=row.id,
             guid=new_guid(),
             invt_no=invt_no,
@@ -378,5 +385,5 @@ def _record_tax_bill(desk: Desk, row: Row, invt_no: str, bill: taxes.ListTax) ->
             ],
             created_at=desk.now,
             updated_at=desk.now,
-        )
+        ),
     )

@@ -5,11 +5,24 @@ from __future__ import annotations
 import random
 from decimal import Decimal
 
-from sqlalchemy import Connection, Row, func, select
+from sqlalchemy import Connection, Row, bindparam, func, literal, select
 
 from hub.clearance.states import COUNTED
 from hub.clearance.tables import lists
 from hub.config import RiskSettings
+from hub.store.prepared import Prepared
+
+# The counted states are fixed values bound once (an expanding IN cannot be prepared).
+_OTHERS = (
+    select(func.count())
+    .select_from(lists)
+    .where(
+        lists.c.id != bindparam("list_id"),
+        lists.c.state.in_([literal(s.value) for s in sorted(COUNTED)]),
+    )
+)
+_EARLIER = Prepared(_OTHERS.where(lists.c.buyer_id_number == bindparam("buyer")))
+_EARLIER_NO_BUYER = Prepared(_OTHERS.where(lists.c.buyer_id_number.is_(None)))
 
 
 def sampled(seed: int, pre_no: str, rate: float) -> bool:
@@ -36,13 +49,8 @@ def fired_rule(conn: Connection, row: Row, value: Decimal, rules: RiskSettings) 
 
 
 def _first_purchase(conn: Connection, row: Row) -> bool:
-    earlier = conn.execute(
-        select(func.count())
-        .select_from(lists)
-        .where(
-            lists.c.buyer_id_number == row.buyer_id_number,
-            lists.c.id != row.id,
-            lists.c.state.in_([s.value for s in COUNTED]),
-        )
-    ).scalar()
+    if row.buyer_id_number is None:  # as Core compiles `== None`: IS NULL
+        earlier = _EARLIER_NO_BUYER.scalar(conn, {"list_id": row.id})
+    else:
+        earlier = _EARLIER.scalar(conn, {"buyer": row.buyer_id_number, "list_id": row.id})
     return not earlier

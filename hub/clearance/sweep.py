@@ -6,13 +6,13 @@ import logging
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import Engine, bindparam, or_, select
+from sqlalchemy.exc import NoResultFound
 
 from hub.clearance.lifecycle import (
     Desk,
     get,
     move,
-    route_delivered,
     send_receipt,
     update_list,
 )
@@ -23,6 +23,7 @@ from hub.clearance.tables import lists
 from hub.clock import utcnow
 from hub.codes import Status
 from hub.routing import Router
+from hub.store.prepared import Prepared, savepoint
 from hub.store.states import DeliveryState
 from hub.store.tables import deliveries
 
@@ -31,65 +32,59 @@ log = logging.getLogger(__name__)
 CHUNK = 100  # lists per transaction; each list in its own savepoint
 
 
+def _route_copies(*conds):
+    """Whether the list has a routed copy (deliveries of its route message) meeting `conds`."""
+    return (
+        select(deliveries.c.id)
+        .where(
+            deliveries.c.message_id == lists.c.route_message_id,
+            deliveries.c.kind == "route",
+            *conds,
+        )
+        .exists()
+    )
+
+
+_UNDELIVERED = _route_copies(deliveries.c.state != DeliveryState.DELIVERED)
+# Only the declared lists whose routed copies are all out: the others would be read and
+# passed over every round. `_sent` checks again inside its transaction.
+_DECLARED = Prepared(
+    select(lists.c.id)
+    .where(lists.c.state == ListState.DECLARED, ~_UNDELIVERED)
+    .order_by(lists.c.id)
+)
+_FAILED = Prepared(
+    select(lists.c.id)
+    .where(
+        lists.c.state == ListState.DECLARED,
+        _route_copies(deliveries.c.state == DeliveryState.DEAD),
+        lists.c.return_status != Status.SEND_FAILED,
+    )
+    .order_by(lists.c.id)
+)
+_OVERDUE = Prepared(
+    select(lists.c.id)
+    .where(
+        lists.c.state == ListState.SENT,
+        or_(lists.c.waiting_since.is_(None), lists.c.waiting_since <= bindparam("deadline")),
+    )
+    .order_by(lists.c.id)
+)
+# The list and, in the same read, whether its routed copies are all out (`route_delivered`:
+# true without a route message or without copies).
+_DECLARED_LIST = Prepared(
+    select(lists, (~_UNDELIVERED).label("copies_out")).where(lists.c.id == bindparam("list_id"))
+)
+
+
 def sweep(engine: Engine, router: Router, root: Path | None = None) -> int:
     """Move what time or a delivery has unblocked; returns how many lists were looked at."""
     now = utcnow()
     deadline = now - timedelta(seconds=router.settings.clearance.wait_seconds)
     with engine.connect() as conn:
-        # Only the declared lists whose routed copies are all out: the others would be read
-        # and passed over every round. `_sent` checks again inside its transaction.
-        undelivered = (
-            select(deliveries.c.id)
-            .where(
-                deliveries.c.message_id == lists.c.route_message_id,
-                deliveries.c.kind == "route",
-                deliveries.c.state != DeliveryState.DELIVERED,
-            )
-            .exists()
-        )
-        declared = (
-            conn.execute(
-                select(lists.c.id)
-                .where(lists.c.state == ListState.DECLARED, ~undelivered)
-                .order_by(lists.c.id)
-            )
-            .scalars()
-            .all()
-        )
-        dead_route = (
-            select(deliveries.c.id)
-            .where(
-                deliveries.c.message_id == lists.c.route_message_id,
-                deliveries.c.kind == "route",
-                deliveries.c.state == DeliveryState.DEAD,
-            )
-            .exists()
-        )
-        failed = (
-            conn.execute(
-                select(lists.c.id)
-                .where(
-                    lists.c.state == ListState.DECLARED,
-                    dead_route,
-                    lists.c.return_status != Status.SEND_FAILED,
-                )
-                .order_by(lists.c.id)
-            )
-            .scalars()
-            .all()
-        )
-        overdue = (
-            conn.execute(
-                select(lists.c.id)
-                .where(
-                    lists.c.state == ListState.SENT,
-                    or_(lists.c.waiting_since.is_(None), lists.c.waiting_since <= deadline),
-                )
-                .order_by(lists.c.id)
-            )
-            .scalars()
-            .all()
-        )
+        declared = [r.id for r in _DECLARED.all(conn)]
+        failed = [r.id for r in _FAILED.all(conn)]
+        overdue = [r.id for r in _OVERDUE.all(conn, {"deadline": deadline})]
     done = 0
     for ids, step in ((declared, _sent), (failed, _send_failed), (overdue, _review)):
         for start in range(0, len(ids), CHUNK):
@@ -97,7 +92,7 @@ def sweep(engine: Engine, router: Router, root: Path | None = None) -> int:
                 desk = Desk(conn, router, utcnow(), actor="hub", root=root)
                 for list_id in ids[start : start + CHUNK]:
                     try:
-                        with conn.begin_nested():
+                        with savepoint(conn, "clearance_sweep"):
                             done += step(desk, list_id)
                     except Exception:  # one bad list must not hold up the others
                         log.exception("clearance sweep failed for list %s", list_id)
@@ -105,8 +100,10 @@ def sweep(engine: Engine, router: Router, root: Path | None = None) -> int:
 
 
 def _sent(desk: Desk, list_id: int) -> int:
-    row = get(desk.conn, list_id)
-    if row.state != ListState.DECLARED or not route_delivered(desk.conn, row):
+    row = _DECLARED_LIST.first(desk.conn, {"list_id": list_id})
+    if row is None:  # as `get` says it
+        raise NoResultFound("No row was found when one was required")
+    if row.state != ListState.DECLARED or not row.copies_out:
         return 0
     row = move(desk, row, ListState.SENT, info="发送海关成功")
     review(desk, row)

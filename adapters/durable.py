@@ -5,7 +5,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -13,7 +13,7 @@ FSYNC_THREADS = 8  # concurrent fsyncs share journal commits; more threads stop 
 _fsync_pool: ThreadPoolExecutor | None = None
 
 
-def fsync_path(path: Path) -> None:
+def fsync_path(path: str | Path) -> None:
     """Make a file's contents, or a folder's entries, durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -43,7 +43,7 @@ def _load_syncfs() -> Callable[[int], int] | None:
 SYNCFS: Callable[[int], int] | None = _load_syncfs()
 
 
-def sync_filesystem_of(folder: Path) -> None:
+def sync_filesystem_of(folder: str | Path) -> None:
     """Write back everything dirty on the filesystem that holds `folder`, or raise OSError."""
     assert SYNCFS is not None
     fd = os.open(folder, os.O_RDONLY)
@@ -55,12 +55,12 @@ def sync_filesystem_of(folder: Path) -> None:
         os.close(fd)
 
 
-def make_durable(files: list[Path]) -> None:
+def make_durable(files: Sequence[str | Path]) -> None:
     """The contents of every file, durable; raises the first OSError."""
     if not files:
         return
     if SYNCFS is not None:
-        for folder in one_per_filesystem(f.parent for f in files):
+        for folder in one_per_filesystem({os.path.dirname(f) for f in files}):
             sync_filesystem_of(folder)
         return
     if len(files) == 1:
@@ -73,7 +73,7 @@ def make_durable(files: list[Path]) -> None:
         future.result()
 
 
-def make_entries_durable(folders: Iterable[Path]) -> None:
+def make_entries_durable(folders: Iterable[str | Path]) -> None:
     """The names just created or renamed in each folder, durable."""
     folders = set(folders)
     if SYNCFS is not None:
@@ -84,9 +84,9 @@ def make_entries_durable(folders: Iterable[Path]) -> None:
         fsync_path(folder)
 
 
-def one_per_filesystem(folders: Iterable[Path]) -> list[Path]:
+def one_per_filesystem(folders: Iterable[str | Path]) -> list[str | Path]:
     """One folder for each filesystem (device) among `folders`."""
-    seen: dict[int, Path] = {}
+    seen: dict[int, str | Path] = {}
     for folder in folders:
         seen.setdefault(os.stat(folder).st_dev, folder)
     return list(seen.values())

@@ -33,7 +33,7 @@ class _Plan:
     positional: bool
     row: type | None  # a named tuple type for the result columns, if any
     types: tuple[Any, ...]  # per result column: its SQLAlchemy type
-    results: tuple[Any, ...] | None = None  # per column: result processor (from the first run)
+    results: tuple[tuple[int, Any], ...] | None = None  # (column, result processor), first run
 
     def bind(self, params: Mapping[str, Any]) -> Any:
         values = []
@@ -134,14 +134,17 @@ def _row(plan: _Plan, cursor: Any, raw: Sequence[Any]) -> Any:
     assert plan.row is not None, "statement returns no rows"
     if plan.results is None:  # some processors depend on the DBAPI's type codes
         dialect, codes = plan.dialect, [d[1] for d in cursor.description]
-        plan.results = tuple(
+        procs = [
             t._cached_result_processor(dialect, code)
             for t, code in zip(plan.types, codes, strict=True)
-        )
-    return plan.row._make(
-        raw_value if proc is None else proc(raw_value)
-        for proc, raw_value in zip(plan.results, raw, strict=True)
-    )
+        ]
+        plan.results = tuple((i, p) for i, p in enumerate(procs) if p is not None)
+    if not plan.results:
+        return plan.row._make(raw)
+    values = list(raw)
+    for i, proc in plan.results:  # only the columns that need it (dates, JSON, decimals)
+        values[i] = proc(values[i])
+    return plan.row._make(values)
 
 
 def _compile(statement: ClauseElement, dialect: Any, keys: tuple[str, ...]) -> _Plan:

@@ -13,6 +13,7 @@ from adapters.directory import DirectoryOutbox
 from hub import config
 from hub.clearance.sweep import sweep
 from hub.config import Settings
+from hub.delivery.background import Deliverer
 from hub.delivery.worker import Sink, deliver_due
 from hub.errors import OversizeError
 from hub.faults import crash_point
@@ -210,24 +211,47 @@ class Hub:
             sink.close()
 
     def step(self) -> bool:
-        """Claim and process one batch per source, then deliver what is due; False when idle."""
+        """Claim and process one batch per source, then deliver what is due; False when idle.
+
+        Delivery in this thread: for callers that want one synchronous round. The run loops
+        below hand delivery to a `Deliverer` thread instead.
+        """
         claims = self._claim_all()
         delivered = self.deliver()
         self.publish_status()
         swept = sweep(self.engine, self.router, self.ws.root)  # clearance: 3 once delivered, waits
         return bool(claims or delivered or swept)
 
+    def _round(self, deliverer: Deliverer) -> bool:
+        """Claim and process one batch per source while the deliverer writes what is due."""
+        claims = self._claim_all()
+        deliverer.kick()  # the batch's receipts and copies are committed
+        self.publish_status()
+        swept = sweep(self.engine, self.router, self.ws.root)  # clearance: 3 once delivered, waits
+        if swept:
+            deliverer.kick()  # the moves' receipts
+        return bool(claims or swept)
+
+    def _deliverer(self) -> Deliverer:
+        return Deliverer(self.deliver, on_delivered=self.wakeup.set).start()
+
     def run_once(self) -> None:
         """Everything pending, until nothing is left to do now; each scheduled job runs once."""
         for source in self.sources:
             if isinstance(source, QueueSource):
                 source.wait = ONCE_QUEUE_WAIT
+        deliverer = None
         try:
             self.recover()
             self.scheduler.run_due(every_job=True)
-            while self.step():
+            deliverer = self._deliverer()
+            # Done when a round finds nothing and the deliverer had nothing since the last look
+            # (a delivered copy to customs lets the sweep move its list on: another round).
+            while self._round(deliverer) or deliverer.drain():
                 pass
         finally:
+            if deliverer is not None:
+                deliverer.stop()
             self.publish_status()
             self.close()
 
@@ -243,11 +267,12 @@ class Hub:
             from hub.console.server import serve_console
 
             console = serve_console(self.ws, self.settings, self.wakeup)
+        deliverer = self._deliverer()
         try:
             while not stop.is_set():
                 try:
                     self.scheduler.run_due()
-                    busy = self.step()
+                    busy = self._round(deliverer)
                 except Exception:  # keep serving other work; the error is in the log
                     log.exception("hub round failed")
                     busy = False
@@ -256,6 +281,7 @@ class Hub:
                     self.wakeup.clear()
         finally:
             watcher.stop()
+            deliverer.stop()  # the pass in progress ends before its sinks are closed
             self.scheduler.shutdown()
             self.close()
             if console is not None:

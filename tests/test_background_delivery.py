@@ -1,0 +1,88 @@
+"""The run loops deliver from their own thread: files are written while the next batch is processed."""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import func, select
+
+from adapters.directory import DirectoryOutbox
+from hub import config
+from hub.clearance.tables import lists
+from hub.delivery.background import Deliverer
+from hub.runner import Hub
+from hub.store.tables import deliveries
+from tests.clearance_support import db, purchase, send_documents, send_list, set_guarantee
+from tests.helpers import statuses
+
+
+def test_run_once_writes_every_file_from_the_deliverer_and_lists_still_reach_release(
+    hub_ws, keys, monkeypatch
+):
+    doc = config.read_document(hub_ws)
+    doc["hub"]["batch_size"] = 2  # several rounds: deliveries overlap later batches
+    config.write_document(hub_ws, doc)
+    set_guarantee(hub_ws, "100000")
+    bought = [purchase(seed) for seed in (11, 12, 13)]
+    for p in bought:
+        send_documents(hub_ws, keys, [p])
+        send_list(hub_ws, keys, [p])
+
+    writers: list[str] = []
+    real = DirectoryOutbox.deliver
+
+    def spy(self, partner_id, file_name, body):
+        writers.append(threading.current_thread().name)
+        return real(self, partner_id, file_name, body)
+
+    monkeypatch.setattr(DirectoryOutbox, "deliver", spy)
+    Hub(hub_ws).run_once()
+
+    assert writers and set(writers) == {"deliverer"}
+    with db(hub_ws).connect() as conn:
+        assert conn.execute(select(lists.c.state)).scalars().all() == ["closed"] * 3
+        pending = select(func.count()).where(deliveries.c.state != "delivered")
+        assert conn.execute(pending).scalar() == 0
+        assert conn.execute(select(func.count()).select_from(deliveries)).scalar() == len(writers)
+    # Each list was answered at every step, in order: 2, 3, 120, 399, 800, 899.
+    assert sorted(statuses(hub_ws.outbox_of("agent"), "CEB622Message")) == sorted(
+        ["2", "3", "120", "399", "800", "899"] * 3
+    )
+
+
+def test_drain_waits_for_a_pass_after_the_kick_and_counts_what_it_attempted():
+    rounds = iter([500, 120, 0, 3])  # a full batch asks for another round at once
+    seen = []
+
+    def deliver() -> int:
+        attempted = next(rounds)
+        seen.append(attempted)
+        return attempted
+
+    woken = threading.Event()
+    deliverer = Deliverer(deliver, on_delivered=woken.set).start()
+    try:
+        assert deliverer.drain() == 620
+        assert seen == [500, 120] and woken.is_set()
+        assert deliverer.drain() == 0
+        assert deliverer.drain() == 3
+    finally:
+        deliverer.stop()
+
+
+def test_a_failed_round_is_logged_and_the_next_kick_tries_again(caplog):
+    calls = []
+
+    def deliver() -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("disk full")
+        return 2
+
+    deliverer = Deliverer(deliver, on_delivered=lambda: None).start()
+    try:
+        assert deliverer.drain() == 0
+        assert "delivery round failed" in caplog.text
+        assert deliverer.drain() == 2
+    finally:
+        deliverer.stop()

@@ -35,12 +35,13 @@ class _Plan:
     types: tuple[Any, ...]  # per result column: its SQLAlchemy type
     results: tuple[tuple[int, Any], ...] | None = None  # (column, result processor), first run
 
+    def __post_init__(self) -> None:
+        self._steps = tuple((name, self.processors.get(name)) for name in self.names)
+
     def bind(self, params: Mapping[str, Any]) -> Any:
-        values = []
-        for name in self.names:
-            value = params[name] if name in params else self.defaults[name]
-            proc = self.processors.get(name)
-            values.append(value if proc is None else proc(value))
+        if self.defaults:
+            params = {**self.defaults, **params}
+        values = [params[n] if p is None else p(params[n]) for n, p in self._steps]
         return values if self.positional else dict(zip(self.names, values, strict=True))
 
 

@@ -238,6 +238,9 @@ class Processor:
         self.router = router
 
     def process(self, engine: Engine, items: Sequence[Inbound]) -> list[Disposition]:
+        new_batch = getattr(self.stages.verify, "new_batch", None)
+        if new_batch is not None:
+            new_batch()
         for item in items:
             set_context(partner=item.partner.id, claim=item.claim)  # on every log line
             if item.error is not None:  # refused before it was read

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -56,25 +57,48 @@ def _serialise(root: etree._Element) -> bytes:
     return etree.tostring(root, encoding="UTF-8", xml_declaration=True, standalone=True)
 
 
+# Characters XML 1.0 cannot carry (lxml refuses them); a receipt shows U+FFFD instead.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _text(value: str) -> str:
+    """Element text escaped exactly as lxml serialises it."""
+    if _NOT_XML.search(value):
+        value = _NOT_XML.sub("\ufffd", value)
+    return (
+        value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
+    )
+
+
 def build_receipt(
     msg_type: MessageType, entries: list[ReceiptEntry], *, when: datetime | None = None
 ) -> Receipt:
-    """The receipt answering records of `msg_type` (e.g. CEB312 for CEB311)."""
+    """The receipt answering records of `msg_type` (e.g. CEB312 for CEB311).
+
+    Written as text, not built as a tree: a receipt is a flat, fixed shape, and the hub
+    writes several per message (the same bytes lxml would give: tests compare the two).
+    """
     assert msg_type.receipt and msg_type.receipt_entity, msg_type.root
     guid = new_guid()
-    root = _document(msg_type.receipt, guid)
     stamp = stamp17(when)
+    entity = msg_type.receipt_entity
+    parts = [
+        "<?xml version='1.0' encoding='UTF-8' standalone='yes'?>\n",
+        f'<{msg_type.receipt} xmlns="{CEB_NS}" guid="{guid}" version="1.0">',
+    ]
     for entry in entries:
-        ent = etree.SubElement(root, f"{{{CEB_NS}}}{msg_type.receipt_entity}")
-        _el(ent, "guid", entry.guid)
+        parts.append(f"<{entity}><guid>{_text(entry.guid)}</guid>")
         for name in msg_type.receipt_keys:
             value = entry.keys.get(name)
             if value:  # optional keys are left out rather than sent empty
-                _el(ent, name, value)
-        _el(ent, "returnStatus", entry.return_status)
-        _el(ent, "returnTime", stamp)
-        _el(ent, "returnInfo", _clip(entry.return_info, RETURN_INFO_MAX))
-    return Receipt(msg_type.receipt, guid, _serialise(root), entries)
+                parts.append(f"<{name}>{_text(value)}</{name}>")
+        info = _text(_clip(entry.return_info, RETURN_INFO_MAX))
+        parts.append(
+            f"<returnStatus>{_text(entry.return_status)}</returnStatus>"
+            f"<returnTime>{stamp}</returnTime><returnInfo>{info}</returnInfo></{entity}>"
+        )
+    parts.append(f"</{msg_type.receipt}>")
+    return Receipt(msg_type.receipt, guid, "".join(parts).encode("utf-8"), entries)
 
 
 def build_format_receipt(

@@ -1,0 +1,74 @@
+"""Receipts written as text are byte for byte what lxml would serialise, and always valid."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lxml import etree
+
+from hub import schemas
+from hub.constants import CEB_NS
+from hub.messages import receipts
+from hub.messages.types import by_root
+
+TYPES = [
+    "CEB311Message", "CEB411Message", "CEB511Message", "CEB513Message",
+    "CEB621Message", "CEB623Message", "CEB625Message", "CEB711Message",
+]  # fmt: skip
+WHEN = datetime(2026, 11, 26, 9, 30, 0)
+
+# What lxml accepts as element text: XML 1.0 characters.
+xml_text = st.text(
+    st.characters(blacklist_categories=["Cs"], blacklist_characters="\x0b\x0c\ufffe\uffff").filter(
+        lambda c: c in "\t\n\r" or c >= " "
+    )
+)
+
+
+def _with_lxml(mt, entries: list[receipts.ReceiptEntry], guid: str) -> bytes:
+    """The tree-built receipt the text writer replaced."""
+    root = etree.Element(
+        f"{{{CEB_NS}}}{mt.receipt}", nsmap={None: CEB_NS}, guid=guid, version="1.0"
+    )
+    for entry in entries:
+        ent = etree.SubElement(root, f"{{{CEB_NS}}}{mt.receipt_entity}")
+        values = [("guid", entry.guid)]
+        values += [(n, entry.keys.get(n)) for n in mt.receipt_keys if entry.keys.get(n)]
+        values += [
+            ("returnStatus", entry.return_status),
+            ("returnTime", receipts.stamp17(WHEN)),
+            ("returnInfo", receipts._clip(entry.return_info, receipts.RETURN_INFO_MAX)),
+        ]
+        for name, value in values:
+            etree.SubElement(ent, f"{{{CEB_NS}}}{name}").text = value
+    return etree.tostring(root, encoding="UTF-8", xml_declaration=True, standalone=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    msg_type=st.sampled_from(TYPES),
+    infos=st.lists(xml_text, min_size=1, max_size=3),
+    key_text=xml_text,
+)
+def test_text_receipts_equal_lxml_serialisation(msg_type, infos, key_text):
+    mt = by_root(msg_type)
+    entries = [
+        receipts.ReceiptEntry("-301010", info * 40, {k: key_text for k in mt.receipt_keys})
+        for info in infos
+    ]
+    built = receipts.build_receipt(mt, entries, when=WHEN)
+    assert built.body == _with_lxml(mt, entries, built.guid)
+
+
+def test_characters_xml_cannot_carry_become_replacement_characters_and_the_receipt_is_valid():
+    mt = by_root("CEB621Message")
+    keys = {"ebpCode": "1105910159", "ebcCode": "1105910159", "agentCode": "1105910159"}
+    keys |= {"copNo": "COP-1", "preNo": "B" * 18, "invtNo": "I" * 18}
+    entry = receipts.ReceiptEntry("-621001", "bad \x00\x01\x0b byte\ud800 & <tag>", keys)
+    body = receipts.build_receipt(mt, [entry]).body
+    root = etree.fromstring(body)
+    schemas.validate(root)  # raises on anything the receipt's XSD refuses
+    info = root.findtext(f"{{{CEB_NS}}}InventoryReturn/{{{CEB_NS}}}returnInfo")
+    assert info == "bad \ufffd\ufffd\ufffd byte\ufffd & <tag>"

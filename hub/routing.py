@@ -42,6 +42,7 @@ class Queued:
     message_id: int | None
     now: datetime
     receiver_id: str | None
+    stored: bool = False  # the payload is the stored body of message `message_id`
 
     @property
     def fallback_guid(self) -> str:
@@ -83,22 +84,29 @@ class Router:
     def _enqueue(
         self, conn: Connection, partner: Partner, kind: str, msg_type: str, guid: str,
         payload: bytes, message_id: int | None, now: datetime, receiver_id: str | None,
-        pending: list[Queued] | None = None,
+        pending: list[Queued] | None = None, *, stored: bool = False,
     ) -> None:  # fmt: skip
-        """Queue one file for `partner`; with `pending`, only collect it for `flush`."""
+        """Queue one file for `partner`; with `pending`, only collect it for `flush`.
+
+        `stored`: `payload` is exactly the stored body of message `message_id` (a routed copy).
+        """
+        q = Queued(partner, kind, msg_type, guid, payload, message_id, now, receiver_id, stored)
         if pending is not None:
-            pending.append(
-                Queued(partner, kind, msg_type, guid, payload, message_id, now, receiver_id)
-            )
+            pending.append(q)
             return
-        self._insert(
-            conn, Queued(partner, kind, msg_type, guid, payload, message_id, now, receiver_id)
-        )
+        self._insert(conn, q)
+
+    def _body(self, q: Queued, guid: str) -> bytes | None:
+        """The row's body: None for the message's own stored bytes, which the row then refers
+        to by its message_id (hub.delivery.outbox.BODY); else the bytes as they go out."""
+        if q.stored and q.receiver_id is None:
+            return None
+        return self.wrap(q.payload, q.msg_type, guid, receiver_id=q.receiver_id, now=q.now)
 
     def _insert(self, conn: Connection, q: Queued, names: tuple[str, ...] | None = None) -> None:
         # One statement in the common case: the insert itself tells whether the name is taken.
         for name_guid in names or (q.guid, q.fallback_guid):
-            body = self.wrap(q.payload, q.msg_type, name_guid, receiver_id=q.receiver_id, now=q.now)
+            body = self._body(q, name_guid)
             inserted = enqueue(
                 conn, partner_id=q.partner.id, kind=q.kind, msg_type=q.msg_type, guid=name_guid,
                 body=body, message_id=q.message_id, now=q.now,
@@ -119,7 +127,7 @@ class Router:
                 kind=q.kind,
                 msg_type=q.msg_type,
                 guid=q.guid,
-                body=self.wrap(q.payload, q.msg_type, q.guid, receiver_id=q.receiver_id, now=q.now),
+                body=self._body(q, q.guid),
                 message_id=q.message_id,
                 now=q.now,
             )
@@ -184,7 +192,10 @@ class Router:
         pending: list[Queued] | None = None,
     ) -> None:  # fmt: skip
         """An accepted declaration goes, exactly as signed, to the endpoints of its route and
-        to its `DATA` / `ALL` subscribers, once to each."""
+        to its `DATA` / `ALL` subscribers, once to each.
+
+        `item.body` is what `message_id` stored: a copy without an envelope refers to it.
+        """
         assert item.msg_type is not None and item.body is not None
         targets = {t.id: t for t in self.settings.route_targets(item.msg_type.root)}
         for partner in self.subscribers(item, SUBSCRIBE_DATA):
@@ -194,5 +205,5 @@ class Router:
                 continue
             self._enqueue(
                 conn, target, "route", item.msg_type.root, item.guid or str(message_id),
-                item.body, message_id, now, self.envelope_receiver(target), pending,
+                item.body, message_id, now, self.envelope_receiver(target), pending, stored=True,
             )  # fmt: skip

@@ -309,6 +309,7 @@ def send_copies(desk: Desk, row: Row) -> bool:
             row.message_id,
             desk.now,
             Router.envelope_receiver(partner),
+            stored=True,  # msg.body is the stored body of row.message_id
         )
     return True
 

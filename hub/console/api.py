@@ -19,6 +19,7 @@ from hub.console.deps import ApiUser, console, not_found, nudge
 from hub.console.records import KINDS
 from hub.console.scope import may_pull, own_partners
 from hub.console.tables import feed_cursors
+from hub.delivery.outbox import select_with_body
 from hub.pipeline import Inbound
 from hub.store.states import DeliveryState
 from hub.store.tables import deliveries, messages, receipts
@@ -364,8 +365,9 @@ def pull_feed(
         raise not_found()
     with c.engine.connect() as conn:
         start = _cursor(conn, partner) if after is None else after
+        d = deliveries.c
         rows = conn.execute(
-            select(deliveries)
+            select_with_body(d.id, d.kind, d.msg_type, d.guid, d.file_name, d.created_at)
             .where(
                 deliveries.c.partner_id == partner,
                 deliveries.c.state != DeliveryState.DEAD,

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam
+from sqlalchemy import ColumnElement, Connection, Select, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.store.prepared import Prepared
 from hub.store.states import DeliveryState
-from hub.store.tables import deliveries
+from hub.store.tables import deliveries, messages
+
+# A route copy without an envelope is its message exactly as stored: the row keeps body NULL
+# and refers to the message by `message_id`, so the bytes are in the database once, not three
+# times. Whatever reads a delivery's bytes reads BODY from WITH_MESSAGE (`select_with_body`).
+BODY = func.coalesce(deliveries.c.body, messages.c.body).label("body")
+WITH_MESSAGE = deliveries.outerjoin(messages, messages.c.id == deliveries.c.message_id)
 
 # A taken (partner, file name) inserts nothing instead of failing the transaction; the caller
 # then picks another name. The unique index stays the guard, also between concurrent workers.
@@ -30,6 +36,11 @@ _NAMES = [tuple((f"{c}_{i}", c) for c in _COLUMNS) for i in range(MANY_ROWS)]  #
 _INSERT_MANY: dict[tuple[str, int], Prepared] = {}
 
 
+def select_with_body(*columns: ColumnElement) -> Select:
+    """`columns` of deliveries and the delivery's bytes as `body`, its own or its message's."""
+    return select(*columns, BODY).select_from(WITH_MESSAGE)
+
+
 def file_name_for(msg_type: str, guid: str) -> str:
     """Deterministic outbound name: a re-delivery overwrites, never duplicates."""
     return f"{msg_type}_{guid}.xml"
@@ -41,11 +52,16 @@ def delivery_row(
     kind: str,
     msg_type: str,
     guid: str,
-    body: bytes,
+    body: bytes | None,
     message_id: int | None,
     now: datetime,
 ) -> dict:
-    """The deliveries row of one file to send, pending from `now`."""
+    """The deliveries row of one file to send, pending from `now`.
+
+    `body` None: the file is exactly the stored body of message `message_id`.
+    """
+    if body is None and message_id is None:
+        raise ValueError("a delivery without a body of its own needs the message it copies")
     return dict(
         partner_id=partner_id,
         kind=kind,
@@ -114,7 +130,7 @@ def enqueue(
     kind: str,
     msg_type: str,
     guid: str,
-    body: bytes,
+    body: bytes | None,
     message_id: int | None,
     now: datetime,
 ) -> int | None:

@@ -13,6 +13,7 @@ from hub import metrics
 from hub.clock import utcnow
 from hub.config import DeliverySettings
 from hub.delivery.backoff import retry_delay
+from hub.delivery.outbox import select_with_body
 from hub.faults import crash_point
 from hub.store.states import DeliveryState
 from hub.store.tables import deliveries
@@ -53,11 +54,10 @@ def due_ids(engine: Engine, limit: int = BATCH) -> list[int]:
 
 def _due(conn: Connection, skip: frozenset[str]):
     q = (
-        select(
+        select_with_body(
             deliveries.c.id,
             deliveries.c.partner_id,
             deliveries.c.file_name,
-            deliveries.c.body,
             deliveries.c.attempts,
         )
         .where(
@@ -70,8 +70,9 @@ def _due(conn: Connection, skip: frozenset[str]):
     if skip:
         q = q.where(deliveries.c.partner_id.not_in(sorted(skip)))
     if conn.dialect.name == "postgresql":
-        # Several workers share the table: each takes rows nobody else holds.
-        q = q.with_for_update(skip_locked=True)
+        # Several workers share the table: each takes rows nobody else holds. Only the
+        # deliveries rows are locked, not the messages a routed copy reads its bytes from.
+        q = q.with_for_update(skip_locked=True, of=deliveries)
     return conn.execute(q).all()
 
 

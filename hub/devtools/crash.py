@@ -494,13 +494,12 @@ def _check_receipts(conn, drops: list[Drop]) -> list[str]:
 
 
 def _check_deliveries(conn, ws) -> list[str]:
+    from hub.delivery.outbox import select_with_body
     from hub.store.tables import deliveries, receipts
 
     bad = []
     rows = conn.execute(
-        select(
-            deliveries.c.partner_id, deliveries.c.file_name, deliveries.c.state, deliveries.c.body
-        )
+        select_with_body(deliveries.c.partner_id, deliveries.c.file_name, deliveries.c.state)
     ).all()
     states = Counter(r.state for r in rows)
     if set(states) - {"delivered"}:

@@ -124,7 +124,10 @@ deliveries = Table(
     Column("msg_type", String(32), nullable=False),
     Column("guid", String(64), nullable=False),
     Column("file_name", String(255), nullable=False),
-    Column("body", LargeBinary, nullable=False),  # exactly the bytes to deliver
+    # Exactly the bytes to deliver; NULL when they are exactly the stored body of the message
+    # `message_id` (a route copy without an envelope), read as COALESCE(body, messages.body):
+    # the message is then not stored two or three times over (hub.delivery.outbox.BODY).
+    Column("body", LargeBinary),
     Column("state", String(16), nullable=False),  # DeliveryState
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", When, nullable=False),

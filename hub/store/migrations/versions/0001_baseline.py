@@ -1,7 +1,9 @@
 """Baseline: the tables of the first release.
 
 Until the first release is tagged the baseline follows hub.store.tables; from then on it is
-frozen and every schema change is a migration of its own.
+frozen and every schema change is a migration of its own. While it follows the tables, a new
+database it creates already has every later revision's schema: those revisions must change
+nothing on it (0002 checks the column before altering it; tests/test_migrations.py).
 """
 
 from alembic import op

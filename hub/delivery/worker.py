@@ -15,6 +15,7 @@ from hub.config import DeliverySettings
 from hub.delivery.backoff import retry_delay
 from hub.delivery.outbox import select_with_body
 from hub.faults import crash_point
+from hub.store.db import reading
 from hub.store.states import DeliveryState
 from hub.store.tables import deliveries
 
@@ -91,7 +92,7 @@ def deliver_due(
             if rows:
                 _record(conn, *_attempt(rows, sinks, default), policy)
             return len(rows)
-    with engine.connect() as conn:
+    with reading(engine) as conn:  # the write lock only to record the outcome
         rows = _due(conn, skip)
     if not rows:
         return 0

@@ -5,12 +5,20 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 
 from hub.config import Settings
 from hub.workspace import Workspace
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # writers wait for each other rather than fail
+# Execution option of a connection that only reads: on SQLite its transaction is a plain
+# (deferred) BEGIN, so it neither takes nor waits for the write lock.
+READ_ONLY = "hub_read_only"
+
+
+def reading(engine: Engine) -> Connection:
+    """A connection for reads only (SQLite: no write lock; elsewhere an ordinary one)."""
+    return engine.connect().execution_options(**{READ_ONLY: True})
 
 
 def database_url(settings: Settings, ws: Workspace) -> str:
@@ -31,6 +39,9 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn) -> None:
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")  # a snapshot: WAL readers never wait for the writer
+            return
         # Take the write lock up front so two writers never deadlock on upgrade.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 

@@ -1,0 +1,25 @@
+"""On SQLite a reading connection takes a snapshot and never waits for the writer."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from hub import config
+from hub.store.db import engine_for, reading
+from hub.store.tables import deliveries
+
+
+def test_a_reader_answers_at_once_while_a_write_transaction_is_open(ws):
+    engine = engine_for(config.load(ws), ws)
+    count = select(func.count()).select_from(deliveries)
+    with engine.begin() as writer:  # BEGIN IMMEDIATE: holds the write lock
+        writer.exec_driver_sql(
+            "INSERT INTO deliveries (partner_id, kind, msg_type, guid, file_name, body, state,"
+            " attempts, created_at, next_attempt_at) VALUES ('p', 'receipt', 'CEB312Message',"
+            " 'g', 'f.xml', x'00', 'pending', 0, '2026-11-26', '2026-11-26')"
+        )
+        with reading(engine) as conn:
+            assert conn.execute(count).scalar() == 0  # the committed state, not the open write
+            assert conn.in_transaction()  # BEGIN IMMEDIATE would have waited, then failed
+    with reading(engine) as conn:
+        assert conn.execute(count).scalar() == 1

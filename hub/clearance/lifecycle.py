@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +20,7 @@ from hub.config import Role, Settings
 from hub.errors import RecordRejected
 from hub.messages.receipts import ReceiptEntry, build_receipt
 from hub.messages.types import LIST
-from hub.routing import Router
+from hub.routing import Queued, Router
 from hub.store.prepared import Prepared
 from hub.store.states import DeliveryState
 from hub.store.tables import deliveries, messages, receipts
@@ -35,14 +35,47 @@ class TransitionRefused(RecordRejected):
 
 
 @dataclass
+class Pending:
+    """Log, receipt and delivery rows of a desk's moves, kept for one statement per table."""
+
+    logs: list[dict] = field(default_factory=list)
+    receipts: list[dict] = field(default_factory=list)
+    deliveries: list[Queued] = field(default_factory=list)
+
+
+@dataclass
 class Desk:
-    """What a transition needs: the open transaction, the router, the time and who acts."""
+    """What a transition needs: the open transaction, the router, the time and who acts.
+
+    With `pending`, the rows its moves add are kept until `flush` (which the holder must call
+    before the transaction or savepoint they belong to ends; `discard` after a failure);
+    without, each is written at once.
+    """
 
     conn: Connection
     router: Router
     now: datetime
     actor: str
     root: Path | None = None  # the workspace, for workspace-relative reference files
+    pending: Pending | None = None
+
+    def flush(self) -> None:
+        """Write the kept rows: the log, the receipts, then the delivery rows."""
+        p = self.pending
+        if p is None:
+            return
+        _INSERT_LOG.execute_many(self.conn, p.logs)
+        _INSERT_RECEIPT.execute_many(self.conn, p.receipts)
+        if p.deliveries:
+            self.router.flush(self.conn, p.deliveries)
+        self.discard()
+
+    def discard(self) -> None:
+        """Forget the kept rows (their savepoint was rolled back)."""
+        if self.pending is not None:
+            self.pending.logs.clear()
+            self.pending.receipts.clear()
+            self.pending.deliveries.clear()
 
     @property
     def settings(self) -> Settings:
@@ -175,19 +208,20 @@ def log(
     reason_code: str | None = None,
 ) -> None:
     """One operation-log row (also used for a decision recorded without a move)."""
-    _INSERT_LOG.execute(
-        desk.conn,
-        dict(
-            list_id=list_id,
-            at=desk.now,
-            actor=desk.actor[:64],
-            from_state=str(before) if before else None,
-            to_state=str(to),
-            code=code,
-            reason_code=reason_code,
-            reason=reason,
-        ),
+    row = dict(
+        list_id=list_id,
+        at=desk.now,
+        actor=desk.actor[:64],
+        from_state=str(before) if before else None,
+        to_state=str(to),
+        code=code,
+        reason_code=reason_code,
+        reason=reason,
     )
+    if desk.pending is not None:
+        desk.pending.logs.append(row)
+    else:
+        _INSERT_LOG.execute(desk.conn, row)
 
 
 def receipt_keys(row: Row) -> dict[str, str]:
@@ -206,22 +240,24 @@ def send_receipt(desk: Desk, row: Row, status: str, info: str) -> None:
     """A CEB622 for one list to its agent and to the subscribers that want receipts."""
     entry = ReceiptEntry(status, info, receipt_keys(row), guid=row.guid)
     receipt = build_receipt(LIST, [entry], when=desk.now)
-    _INSERT_RECEIPT.execute(
-        desk.conn,
-        dict(
-            guid=receipt.guid,
-            msg_type=receipt.msg_type,
-            partner_id=row.partner_id,
-            message_id=row.message_id,
-            record_table="lists",
-            record_id=row.id,
-            record_key=f"{row.agent_code}|{row.cop_no}"[:128],
-            record_guid=row.guid,
-            return_status=status,
-            return_info=entry.return_info[:4000],
-            returned_at=desk.now,
-        ),
+    stored = dict(
+        guid=receipt.guid,
+        msg_type=receipt.msg_type,
+        partner_id=row.partner_id,
+        message_id=row.message_id,
+        record_table="lists",
+        record_id=row.id,
+        record_key=f"{row.agent_code}|{row.cop_no}"[:128],
+        record_guid=row.guid,
+        return_status=status,
+        return_info=entry.return_info[:4000],
+        returned_at=desk.now,
     )
+    pending = desk.pending
+    if pending is not None:
+        pending.receipts.append(stored)
+    else:
+        _INSERT_RECEIPT.execute(desk.conn, stored)
     settings = desk.settings
     for partner_id in [row.partner_id, *(row.subscribers or [])]:
         partner = settings.partner(partner_id)
@@ -237,6 +273,7 @@ def send_receipt(desk: Desk, row: Row, status: str, info: str) -> None:
             row.message_id,
             desk.now,
             Router.envelope_receiver(partner),
+            pending.deliveries if pending is not None else None,
         )
 
 
@@ -309,6 +346,7 @@ def send_copies(desk: Desk, row: Row) -> bool:
             row.message_id,
             desk.now,
             Router.envelope_receiver(partner),
+            desk.pending.deliveries if desk.pending is not None else None,
             stored=True,  # msg.body is the stored body of row.message_id
         )
     return True

@@ -11,6 +11,7 @@ from sqlalchemy.exc import NoResultFound
 
 from hub.clearance.lifecycle import (
     Desk,
+    Pending,
     get,
     move,
     send_receipt,
@@ -23,6 +24,7 @@ from hub.clearance.tables import lists
 from hub.clock import utcnow
 from hub.codes import Status
 from hub.routing import Router
+from hub.store.db import reading
 from hub.store.prepared import Prepared, savepoint
 from hub.store.states import DeliveryState
 from hub.store.tables import deliveries
@@ -81,7 +83,7 @@ def sweep(engine: Engine, router: Router, root: Path | None = None) -> int:
     """Move what time or a delivery has unblocked; returns how many lists were looked at."""
     now = utcnow()
     deadline = now - timedelta(seconds=router.settings.clearance.wait_seconds)
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         declared = [r.id for r in _DECLARED.all(conn)]
         failed = [r.id for r in _FAILED.all(conn)]
         overdue = [r.id for r in _OVERDUE.all(conn, {"deadline": deadline})]
@@ -89,12 +91,15 @@ def sweep(engine: Engine, router: Router, root: Path | None = None) -> int:
     for ids, step in ((declared, _sent), (failed, _send_failed), (overdue, _review)):
         for start in range(0, len(ids), CHUNK):
             with engine.begin() as conn:
-                desk = Desk(conn, router, utcnow(), actor="hub", root=root)
+                # A list's log, receipt and delivery rows go in one statement per table.
+                desk = Desk(conn, router, utcnow(), actor="hub", root=root, pending=Pending())
                 for list_id in ids[start : start + CHUNK]:
                     try:
                         with savepoint(conn, "clearance_sweep"):
                             done += step(desk, list_id)
+                            desk.flush()
                     except Exception:  # one bad list must not hold up the others
+                        desk.discard()  # its savepoint is rolled back: so are its rows
                         log.exception("clearance sweep failed for list %s", list_id)
     return done
 

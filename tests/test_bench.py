@@ -36,6 +36,7 @@ def test_bench_json_has_every_figure_and_every_message_is_answered(tmp_path):
     assert result["floor"]["messages"] > 0 and result["ratio"] > 0
     assert result["database"] == "sqlite" and result["workers"] == 1
     assert result["batch_size"] == 7  # six transactions for 40 messages, as configured
+    assert result["machine"]["file_create_us"] > 0  # what a file costs here, beside the figures
     # The mix is the declaration types the pipeline handles, in equal parts.
     ws = kept / "ws"
     dropped = {p.name.partition("--")[2] for p in (ws / "archive").glob("*/*/*")}

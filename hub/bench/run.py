@@ -68,6 +68,28 @@ def machine() -> dict:
     }
 
 
+CREATE_PROBE_FILES = 300
+
+
+def file_create_cost(parent: Path) -> float:
+    """µs to create, write and close a 3 KB file in a new folder under `parent`.
+
+    The outbox writes several files a message, and what a create costs depends on the
+    filesystem and even on the folder (on this project's machines: ~6 µs in most places and
+    ~200 µs under a crowded /tmp), so each run records it beside its figures.
+    """
+    folder = Path(tempfile.mkdtemp(prefix=".create-probe-", dir=parent))
+    body = b"x" * 3000
+    try:
+        start = time.perf_counter()
+        for i in range(CREATE_PROBE_FILES):
+            with open(folder / f"f{i}.xml", "wb") as f:
+                f.write(body)
+        return round((time.perf_counter() - start) / CREATE_PROBE_FILES * 1e6, 1)
+    finally:
+        shutil.rmtree(folder)
+
+
 def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile of sorted `values` (0 when empty)."""
     if not values:
@@ -246,6 +268,7 @@ def run_bench(options: BenchOptions, notes: list[str]) -> dict:
     try:
         before = machine()
         ws = prepare_workspace(root / "ws", url, options.batch_size)
+        before["file_create_us"] = file_create_cost(ws.outbox)
         t0 = time.time()
         into = STAGING if options.rate else "inbox"
         dropped = generate(ws, options.messages, types, seed=options.seed, into=into)

@@ -26,6 +26,8 @@ def _text(r: dict) -> str:
         f"  hub / floor     {r['ratio']}",
         f"  machine         {m['nproc']} × {m['cpu']}, {m['memory_gb']} GB, Python {m['python']}, "
         f"SQLite {m['sqlite']}, lxml {m['lxml']}",
+        f"  file create     {m.get('file_create_us', 0):.0f} µs in the outbox's filesystem "
+        "(every receipt and copy is a file)",
     ]
     if r["workspace"]:
         lines.append(f"  workspace kept  {r['workspace']}")

@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 from lxml import etree
 
@@ -50,6 +51,7 @@ class PartnerCertificates:
         self._config_stamp: FileStamp | None = None
         self._paths: dict[str, list[str]] = {}
         self._seen: dict[str, FileStamp] = {}  # stamps looked at in this batch
+        self._resolved: dict[str, Path] = {}  # certificate paths as hub.toml gives them
 
     def new_batch(self) -> None:
         """Look at the files again: a change made before this batch applies to all of it."""
@@ -64,7 +66,9 @@ class PartnerCertificates:
         return stamp
 
     def _load(self, path: str, partner_id: str) -> list[TrustedCert]:
-        full = self.ws.resolve(path)
+        full = self._resolved.get(path)
+        if full is None:
+            full = self._resolved[path] = self.ws.resolve(path)
         try:
             stamp = self._stamp(full)
         except FileNotFoundError:

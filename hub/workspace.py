@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 ENV_HOME = "CEBHUB_HOME"  # selects the workspace when -w is not given
@@ -11,7 +12,7 @@ ENV_HOME = "CEBHUB_HOME"  # selects the workspace when -w is not given
 
 @dataclass(frozen=True)
 class Workspace:
-    """Paths of a workspace rooted at `root` (design §4)."""
+    """Paths of a workspace rooted at `root` (design §4); each is worked out once."""
 
     root: Path
 
@@ -21,45 +22,45 @@ class Workspace:
         chosen = given or os.environ.get(ENV_HOME) or os.getcwd()
         return cls(Path(chosen).resolve())
 
-    @property
+    @cached_property
     def config_dir(self) -> Path:
         return self.root / "config"
 
-    @property
+    @cached_property
     def config_file(self) -> Path:
         return self.config_dir / "hub.toml"
 
-    @property
+    @cached_property
     def inbox(self) -> Path:
         return self.root / "inbox"
 
-    @property
+    @cached_property
     def outbox(self) -> Path:
         return self.root / "outbox"
 
-    @property
+    @cached_property
     def archive(self) -> Path:
         return self.root / "archive"
 
-    @property
+    @cached_property
     def quarantine(self) -> Path:
         return self.root / "quarantine"
 
-    @property
+    @cached_property
     def claims(self) -> Path:
         """Where inbox files are renamed to before they are read."""
         return self.root / "claims"
 
-    @property
+    @cached_property
     def keys(self) -> Path:
         """The hub's own signing key and certificate, and partner certificates."""
         return self.root / "keys"
 
-    @property
+    @cached_property
     def partner_certs(self) -> Path:
         return self.keys / "partners"
 
-    @property
+    @cached_property
     def database_file(self) -> Path:
         return self.root / "cebhub.db"
 

@@ -85,6 +85,23 @@ def test_get_and_update_list_give_what_core_reads(engine):
     assert after.waiting_since.replace(tzinfo=UTC) == NOW
 
 
+def test_a_move_returns_the_list_as_stored_though_it_does_not_read_the_goods_again(engine):
+    from hub.clearance.states import ListState
+    from hub.config import Settings
+    from hub.routing import Router
+
+    with engine.begin() as conn:
+        list_id = _list(conn, _message(conn), "P2")
+        desk = lifecycle.Desk(
+            conn, Router(Settings()), NOW, actor="test", pending=lifecycle.Pending()
+        )
+        before = lifecycle.get(conn, list_id)
+        moved = lifecycle.move(desk, before, ListState.SENT, info="发送海关成功")
+        stored = lifecycle.get(conn, list_id)
+    assert tuple(moved) == tuple(stored)
+    assert moved.state == "sent" and moved.head == {"copNo": "P2", "名": "值"}
+
+
 def test_a_list_that_is_not_there_is_no_result_as_before(engine):
     with engine.begin() as conn:
         with pytest.raises(NoResultFound):

@@ -95,6 +95,14 @@ _GET = Prepared(select(lists).where(lists.c.id == bindparam("list_id")))
 # are the parameters given (a plan per set of columns); RETURNING gives the row as `get`
 # would read it (SQLite >= 3.35, PostgreSQL).
 _UPDATE_LIST = Prepared(update(lists).where(lists.c.id == bindparam("list_id")).returning(*lists.c))
+# The same without the goods (head and lines: the largest JSON of a list, which no move
+# changes): `move` keeps them from the row it has, so they are not decoded again each step.
+_BULKY = ("head", "lines")
+_UPDATE_LIST_LEAN = Prepared(
+    update(lists)
+    .where(lists.c.id == bindparam("list_id"))
+    .returning(*(c for c in lists.c if c.name not in _BULKY))
+)
 _INSERT_LOG = Prepared(insert(list_log))
 _INSERT_RECEIPT = Prepared(insert(receipts))
 _ROUTED_MESSAGE = Prepared(
@@ -130,6 +138,14 @@ def get(conn: Connection, list_id: int) -> Row:
 def update_list(conn: Connection, list_id: int, values: dict) -> Row:
     """Set `values` on the list and return it as stored now."""
     return _required(_UPDATE_LIST.first(conn, {"list_id": list_id, **values}))
+
+
+def _updated(conn: Connection, row: Row, values: dict) -> Row:
+    """`update_list`, keeping the goods of `row` (one of ours) when `values` leave them alone."""
+    if any(name in values for name in _BULKY) or not hasattr(row, "_replace"):
+        return update_list(conn, row.id, values)
+    lean = _required(_UPDATE_LIST_LEAN.first(conn, {"list_id": row.id, **values}))
+    return row._replace(**lean._asdict())
 
 
 def find(
@@ -190,7 +206,7 @@ def move(
         **changes,
     }
     # The updated row comes back from the UPDATE itself: no second read.
-    row = update_list(desk.conn, row.id, params)
+    row = _updated(desk.conn, row, params)
     log(desk, row.id, before, to, status, info, reason_code)
     metrics.list_moved(to, reason_code)
     if status:

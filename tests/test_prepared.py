@@ -165,3 +165,12 @@ def test_a_failed_statement_in_a_savepoint_leaves_the_transaction_usable(engine)
             "a",
             "after",
         ]
+
+
+def test_a_datetime_bound_again_and_a_new_one_each_store_their_own_time(engine):
+    first = datetime(2026, 11, 26, 9, 30, 1, 250000, tzinfo=UTC)
+    second = datetime(2026, 11, 26, 9, 30, 2, tzinfo=UTC)
+    with engine.begin() as conn:
+        ids = [INSERT.scalar(conn, {**ROW, "at": when}) for when in (first, first, second, first)]
+        stamps = [BY_ID.one(conn, {"id": i}).at.replace(tzinfo=UTC) for i in ids]
+    assert stamps == [first, first, second, first]

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, DateTime
 from sqlalchemy.sql import ClauseElement
 
 
@@ -148,6 +148,26 @@ def _row(plan: _Plan, cursor: Any, raw: Sequence[Any]) -> Any:
     return plan.row._make(values)
 
 
+def _last_one(proc: Any) -> Any:
+    """`proc` remembering its last answer: a batch binds the same `now` many times.
+
+    Only for immutable values (datetimes), matched by identity; the pair is replaced in one
+    assignment, so threads sharing a plan never see one value with another's answer.
+    """
+    last: tuple[Any, Any] = (object(), None)
+
+    def bind(value: Any) -> Any:
+        nonlocal last
+        seen = last
+        if seen[0] is value:
+            return seen[1]
+        out = proc(value)
+        last = (value, out)
+        return out
+
+    return bind
+
+
 def _compile(statement: ClauseElement, dialect: Any, keys: tuple[str, ...]) -> _Plan:
     compiled = statement.compile(
         dialect=dialect,
@@ -169,7 +189,11 @@ def _compile(statement: ClauseElement, dialect: Any, keys: tuple[str, ...]) -> _
     missing = [n for n in names if n not in keys and n not in defaults]
     if missing:
         raise ValueError(f"parameters {missing} not given for: {sql}")
-    processors = {n: p for n, p in compiled._bind_processors.items() if n in names}
+    processors = {
+        n: _last_one(p) if isinstance(compiled.binds[n].type, DateTime) else p
+        for n, p in compiled._bind_processors.items()
+        if n in names
+    }
     columns = compiled._result_columns
     if columns:
         row = namedtuple("Row", [c.keyname for c in columns], rename=True)

@@ -6,11 +6,13 @@ import base64
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from lxml import etree
-from sqlalchemy import func, select
+from sqlalchemy import Engine, MetaData, create_engine, func, select
 
 from hub import config
 from hub.cli import main
@@ -116,3 +118,23 @@ def status_json(ws: Workspace) -> dict:
     )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
+
+
+@contextmanager
+def scratch_engine(kind: str, tmp_path: Path, meta: MetaData) -> Iterator[Engine]:
+    """An engine on a new SQLite file or a new PostgreSQL schema, with `meta`'s tables."""
+    from tests.test_store_backends import drop_schema, pg_schema
+
+    schema = None
+    if kind == "sqlite":
+        engine = create_engine(f"sqlite:///{tmp_path / 'scratch.db'}")
+    else:
+        schema, url = pg_schema()
+        engine = create_engine(url)
+    meta.create_all(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        if schema is not None:
+            drop_schema(schema)

@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import create_engine, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import NoResultFound
 
 from hub.clearance import guarantee, lifecycle, quota, risk, sweep
 from hub.clearance.tables import guarantee_ledger, list_log, lists
 from hub.store.tables import deliveries, messages, metadata
 from tests.clearance_support import db, purchase, run, send_documents, send_list, set_guarantee
-from tests.test_prepared import drop_schema, pg_schema
+from tests.helpers import scratch_engine
 from tests.test_store_backends import store_ws  # noqa: F401
 
 NOW = datetime(2026, 11, 26, 9, 30, 1, 250000, tzinfo=UTC)
@@ -24,20 +24,8 @@ _claims = itertools.count()
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request, tmp_path):
-    if request.param == "sqlite":
-        eng = create_engine(f"sqlite:///{tmp_path / 'c.db'}")
-        metadata.create_all(eng)
+    with scratch_engine(request.param, tmp_path, metadata) as eng:
         yield eng
-        eng.dispose()
-        return
-    schema, url = pg_schema()
-    eng = create_engine(url)
-    metadata.create_all(eng)
-    try:
-        yield eng
-    finally:
-        eng.dispose()
-        drop_schema(schema)
 
 
 def _message(conn) -> int:

@@ -5,34 +5,22 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import create_engine, insert, select
+from sqlalchemy import insert, select
 
 from hub.config import Partner, Role, Settings
 from hub.delivery.outbox import MANY_ROWS, delivery_row, enqueue, enqueue_many
 from hub.routing import Queued, Router
 from hub.store.states import MessageState
 from hub.store.tables import deliveries, messages, metadata
-from tests.test_store_backends import drop_schema, pg_schema
+from tests.helpers import scratch_engine
 
 NOW = datetime(2026, 11, 26, 9, 30, 1, 250000, tzinfo=UTC)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request, tmp_path):
-    if request.param == "sqlite":
-        eng = create_engine(f"sqlite:///{tmp_path / 't.db'}")
-        metadata.create_all(eng)
+    with scratch_engine(request.param, tmp_path, metadata) as eng:
         yield eng
-        eng.dispose()
-        return
-    schema, url = pg_schema()
-    eng = create_engine(url)
-    metadata.create_all(eng)
-    try:
-        yield eng
-    finally:
-        eng.dispose()
-        drop_schema(schema)
 
 
 def row(partner: str, guid: str, body: bytes = b"<r/>", message_id: int | None = None) -> dict:

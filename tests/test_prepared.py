@@ -17,14 +17,14 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
-    create_engine,
     insert,
     select,
     update,
 )
 
 from hub.store.prepared import Prepared, savepoint
-from tests.test_store_backends import PG_URL, drop_schema, pg_schema
+from tests.helpers import scratch_engine
+from tests.test_store_backends import PG_URL
 
 meta = MetaData()
 things = Table(
@@ -60,20 +60,8 @@ ROW = dict(
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request, tmp_path):
-    if request.param == "sqlite":
-        eng = create_engine(f"sqlite:///{tmp_path / 't.db'}")
-        meta.create_all(eng)
+    with scratch_engine(request.param, tmp_path, meta) as eng:
         yield eng
-        eng.dispose()
-        return
-    schema, url = pg_schema()
-    eng = create_engine(url)
-    meta.create_all(eng)
-    try:
-        yield eng
-    finally:
-        eng.dispose()
-        drop_schema(schema)
 
 
 def test_insert_then_read_back_equals_core(engine):

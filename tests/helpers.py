@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import subprocess
 import sys
@@ -12,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lxml import etree
-from sqlalchemy import Engine, MetaData, create_engine, func, select
+from sqlalchemy import Engine, MetaData, create_engine, func, insert, select
 
 from hub import config
 from hub.cli import main
+from hub.clock import utcnow
 from hub.constants import CEB_NS, DXP_NS
 from hub.signing import sign_enveloped
 from hub.store.db import engine_for
@@ -138,3 +140,18 @@ def scratch_engine(kind: str, tmp_path: Path, meta: MetaData) -> Iterator[Engine
         engine.dispose()
         if schema is not None:
             drop_schema(schema)
+
+
+_message_claims = itertools.count()
+
+
+def insert_message(conn, **values) -> int:
+    """An accepted message row (an order unless told otherwise); returns its id."""
+    when = values.pop("at", None) or utcnow()
+    body = values.get("body", b"<x/>")
+    row = dict(
+        partner_id="platform", claim=f"claim-{next(_message_claims)}", file_name="m.xml",
+        sha256="0" * 64, size=len(body or b""), msg_type="CEB311Message", state="accepted",
+        received_at=when, processed_at=when, body=body,
+    )  # fmt: skip
+    return conn.execute(insert(messages).returning(messages.c.id), {**row, **values}).scalar_one()

@@ -3,7 +3,6 @@
 # ruff: noqa: F811  (fixtures are imported, then requested by name)
 from __future__ import annotations
 
-import itertools
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -13,13 +12,12 @@ from sqlalchemy.exc import NoResultFound
 
 from hub.clearance import guarantee, lifecycle, quota, risk, sweep
 from hub.clearance.tables import guarantee_ledger, list_log, lists
-from hub.store.tables import deliveries, messages, metadata
+from hub.store.tables import deliveries, metadata
 from tests.clearance_support import db, purchase, run, send_documents, send_list, set_guarantee
-from tests.helpers import scratch_engine
+from tests.helpers import insert_message, scratch_engine
 from tests.test_store_backends import store_ws  # noqa: F401
 
 NOW = datetime(2026, 11, 26, 9, 30, 1, 250000, tzinfo=UTC)
-_claims = itertools.count()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -29,14 +27,7 @@ def engine(request, tmp_path):
 
 
 def _message(conn) -> int:
-    return conn.execute(
-        insert(messages).returning(messages.c.id),
-        dict(
-            partner_id="agent", claim=f"c{next(_claims)}", file_name="l.xml",
-            sha256="0" * 64, size=1, msg_type="CEB621Message", state="accepted",
-            received_at=NOW, processed_at=NOW, body=b"<x/>",
-        ),
-    ).scalar()  # fmt: skip
+    return insert_message(conn, partner_id="agent", msg_type="CEB621Message", at=NOW)
 
 
 def _list(conn, message_id: int, cop_no: str, **values) -> int:

@@ -11,6 +11,7 @@ from sqlalchemy import MetaData, event, insert, inspect, select
 from hub.store.db import make_engine
 from hub.store.migrate import alembic_config, upgrade
 from hub.store.tables import deliveries, messages, metadata
+from tests.helpers import insert_message
 from tests.test_store_backends import drop_schema, pg_schema
 
 NOW = datetime(2024, 5, 1, 8, 30)
@@ -112,22 +113,7 @@ def delivery(kind: str, partner: str, guid: str, body: bytes, message_id: int | 
 def fill(engine) -> None:
     """A message, its two routed copies (the old way: the bytes again) and a receipt."""
     with engine.begin() as conn:
-        message_id = conn.execute(
-            insert(messages).returning(messages.c.id),
-            dict(
-                partner_id="platform",
-                claim="c1",
-                file_name="o.xml",
-                sha256="0" * 64,
-                size=len(MESSAGE),
-                msg_type="CEB311Message",
-                guid="G1",
-                state="accepted",
-                received_at=NOW,
-                processed_at=NOW,
-                body=MESSAGE,
-            ),
-        ).scalar_one()
+        message_id = insert_message(conn, guid="G1", body=MESSAGE, at=NOW)
         conn.execute(
             insert(deliveries),
             [

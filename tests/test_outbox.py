@@ -10,9 +10,8 @@ from sqlalchemy import insert, select
 from hub.config import Partner, Role, Settings
 from hub.delivery.outbox import MANY_ROWS, delivery_row, enqueue, enqueue_many
 from hub.routing import Queued, Router
-from hub.store.states import MessageState
-from hub.store.tables import deliveries, messages, metadata
-from tests.helpers import scratch_engine
+from hub.store.tables import deliveries, metadata
+from tests.helpers import insert_message, scratch_engine
 
 NOW = datetime(2026, 11, 26, 9, 30, 1, 250000, tzinfo=UTC)
 
@@ -74,20 +73,7 @@ def test_a_taken_name_falls_back_alone_to_the_message_id_variant(engine):
     partner = Partner(id="shop", role=Role.PLATFORM)
     router = Router(Settings(partners={"shop": partner}))
     with engine.begin() as conn:
-        message_id = conn.execute(
-            insert(messages).returning(messages.c.id),
-            dict(
-                partner_id="shop",
-                claim="c1",
-                file_name="f.xml",
-                sha256="0" * 64,
-                size=1,
-                msg_type="CEB311Message",
-                state=MessageState.ACCEPTED,
-                received_at=NOW,
-                processed_at=NOW,
-            ),
-        ).scalar()
+        message_id = insert_message(conn, partner_id="shop", body=None, at=NOW)
         enqueue_many(conn, [row("shop", "G1")])
         pending = [
             Queued(partner, "receipt", "CEB312Message", guid, b"<new/>", message_id, NOW, None)

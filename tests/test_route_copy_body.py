@@ -9,7 +9,7 @@ import threading
 from datetime import timedelta
 
 from lxml import etree
-from sqlalchemy import insert, select, text
+from sqlalchemy import select, text
 
 from hub import config
 from hub.clearance.tables import lists
@@ -20,7 +20,7 @@ from hub.envelope import DXP_NS
 from hub.store.tables import deliveries, messages
 from tests.clearance_support import purchase, send_documents, send_list, set_guarantee
 from tests.console_support import build_world
-from tests.helpers import cli, files
+from tests.helpers import cli, files, insert_message
 from tests.test_store_backends import (  # noqa: F401
     SlowSink,
     db,
@@ -201,22 +201,7 @@ def test_concurrent_workers_lock_only_deliveries_rows(pg_ws, monkeypatch):
     with engine.begin() as conn:
         for n in range(25):
             body = f"<m{n}/>".encode()
-            message_id = conn.execute(
-                insert(messages).returning(messages.c.id),
-                dict(
-                    partner_id="platform",
-                    claim=f"c{n}",
-                    file_name=f"m{n}.xml",
-                    sha256="0" * 64,
-                    size=len(body),
-                    msg_type="CEB311Message",
-                    guid=f"G{n:03d}",
-                    state="accepted",
-                    received_at=now,
-                    processed_at=now,
-                    body=body,
-                ),
-            ).scalar_one()
+            message_id = insert_message(conn, guid=f"G{n:03d}", body=body, at=now)
             enqueue(
                 conn, partner_id="customs", kind="route", msg_type="CEB311Message",
                 guid=f"G{n:03d}", body=None, message_id=message_id, now=now,

@@ -5,22 +5,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import threading
-from datetime import timedelta
 
 from lxml import etree
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from hub import config
 from hub.clearance.tables import lists
-from hub.clock import utcnow
-from hub.delivery import worker
-from hub.delivery.outbox import enqueue, select_with_body
+from hub.delivery.outbox import select_with_body
 from hub.envelope import DXP_NS
 from hub.store.tables import deliveries, messages
 from tests.clearance_support import purchase, send_documents, send_list, set_guarantee
 from tests.console_support import build_world
-from tests.helpers import cli, files, insert_message
+from tests.helpers import cli, files
 from tests.test_store_backends import (  # noqa: F401
     SlowSink,
     db,
@@ -189,56 +185,3 @@ def test_resend_writes_the_message_bytes_again(store_ws, keys):
     run(store_ws)
     assert path.read_bytes() == data
     assert [p.name for p in files(store_ws.outbox_of("customs"))] == [customs.file_name]
-
-
-def test_concurrent_workers_lock_only_deliveries_rows(pg_ws, monkeypatch):
-    # The worker's FOR UPDATE SKIP LOCKED joins messages for the bytes: it must hold the
-    # deliveries rows only, so others still split the rows and the messages stay free.
-    monkeypatch.setattr(worker, "BATCH", 10)
-    engine = db(pg_ws)
-    now = utcnow() - timedelta(seconds=1)
-    bodies = {}
-    with engine.begin() as conn:
-        for n in range(25):
-            body = f"<m{n}/>".encode()
-            message_id = insert_message(conn, guid=f"G{n:03d}", body=body, at=now)
-            enqueue(
-                conn, partner_id="customs", kind="route", msg_type="CEB311Message",
-                guid=f"G{n:03d}", body=None, message_id=message_id, now=now,
-            )  # fmt: skip
-            bodies[f"CEB311Message_G{n:03d}.xml"] = body
-    policy = config.load(pg_ws).delivery
-    holding, release = threading.Event(), threading.Event()
-    first = KeepingSink(holding, release)
-    counts: list[int] = []
-    t = threading.Thread(
-        target=lambda: counts.append(worker.deliver_due(engine, {}, first, policy))
-    )
-    t.start()
-    try:
-        assert holding.wait(30)  # the first worker holds its 10 rows, mid-delivery
-        with engine.begin() as conn:  # none of the messages is locked
-            conn.execute(text("SELECT id FROM messages FOR UPDATE NOWAIT")).all()
-        second = KeepingSink(threading.Event(), threading.Event())
-        second.written.append("-")  # never waits
-        while worker.deliver_due(engine, {}, second, policy):
-            pass
-    finally:
-        release.set()
-        t.join(30)
-    assert counts == [10]
-    assert len(first.written) == 10 and len(second.written) == 16
-    assert {**first.bodies, **second.bodies} == bodies  # each once, as its message's bytes
-
-
-class KeepingSink(SlowSink):
-    """A `SlowSink` that keeps the bytes too."""
-
-    def __init__(self, holding: threading.Event, release: threading.Event) -> None:
-        super().__init__(holding, release)
-        self.bodies: dict[str, bytes] = {}
-
-    def deliver(self, partner_id: str, file_name: str, body: bytes) -> None:
-        super().deliver(partner_id, file_name, body)
-        assert file_name not in self.bodies
-        self.bodies[file_name] = bytes(body)

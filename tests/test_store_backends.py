@@ -27,7 +27,7 @@ from tests.clearance_support import (
     set_guarantee,
     the_list,
 )
-from tests.helpers import cli, receipt_entries
+from tests.helpers import cli, insert_message, receipt_entries
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1/test"
 
@@ -198,10 +198,11 @@ def test_a_claim_recorded_by_another_worker_meanwhile_is_finished_once(store_ws,
 
 
 class SlowSink:
-    """Records what it wrote; the first write waits until `release` is set."""
+    """Records what it wrote, with the bytes; the first write waits until `release` is set."""
 
     def __init__(self, holding: threading.Event, release: threading.Event) -> None:
         self.written: list[str] = []
+        self.bodies: dict[str, bytes] = {}
         self.holding, self.release = holding, release
 
     def deliver(self, partner_id: str, file_name: str, body: bytes) -> None:
@@ -209,22 +210,32 @@ class SlowSink:
             self.holding.set()
             assert self.release.wait(30)
         self.written.append(file_name)
+        assert file_name not in self.bodies
+        self.bodies[file_name] = bytes(body)
 
     def flush(self) -> None:
         pass
 
 
 def test_concurrent_delivery_workers_skip_locked_rows(pg_ws, monkeypatch):
-    # SQLite has one worker; on PostgreSQL each worker takes rows nobody else holds.
+    # SQLite has one worker; on PostgreSQL each worker takes rows nobody else holds. Half the
+    # rows are routed copies that read their bytes from their message (body NULL): the
+    # worker's FOR UPDATE must hold the deliveries rows only, never the messages.
     monkeypatch.setattr(worker, "BATCH", 10)
     engine = db(pg_ws)
     now = utcnow() - timedelta(seconds=1)
+    bodies = {}
     with engine.begin() as conn:
         for n in range(25):
+            body = f"<m{n}/>".encode()
+            by_reference = n % 2 == 0
+            message_id = insert_message(conn, guid=f"G{n:03d}", body=body, at=now)
             enqueue(
                 conn, partner_id="customs", kind="route", msg_type="CEB311Message",
-                guid=f"G{n:03d}", body=b"<x/>", message_id=None, now=now,
+                guid=f"G{n:03d}", body=None if by_reference else body,
+                message_id=message_id if by_reference else None, now=now,
             )  # fmt: skip
+            bodies[f"CEB311Message_G{n:03d}.xml"] = body
     policy = config.load(pg_ws).delivery
     holding, release = threading.Event(), threading.Event()
     first = SlowSink(holding, release)
@@ -233,18 +244,22 @@ def test_concurrent_delivery_workers_skip_locked_rows(pg_ws, monkeypatch):
         target=lambda: counts.append(worker.deliver_due(engine, {}, first, policy))
     )
     t.start()
-    assert holding.wait(30)  # the first worker holds its 10 rows, mid-delivery
-    second = SlowSink(threading.Event(), threading.Event())
-    second.written.append("-")  # never waits
-    while worker.deliver_due(engine, {}, second, policy):
-        pass
-    release.set()
-    t.join(30)
+    try:
+        assert holding.wait(30)  # the first worker holds its 10 rows, mid-delivery
+        with engine.begin() as conn:  # none of the messages is locked
+            conn.execute(text("SELECT id FROM messages FOR UPDATE NOWAIT")).all()
+        second = SlowSink(threading.Event(), threading.Event())
+        second.written.append("-")  # never waits
+        while worker.deliver_due(engine, {}, second, policy):
+            pass
+    finally:
+        release.set()
+        t.join(30)
     assert counts == [10]
     taken_first, taken_second = set(first.written), set(second.written[1:])
     assert len(first.written) == 10 and len(second.written) == 16
     assert not taken_first & taken_second
-    assert len(taken_first | taken_second) == 25
+    assert {**first.bodies, **second.bodies} == bodies  # each once, with its bytes
     with engine.connect() as conn:
         rows = conn.execute(select(deliveries.c.state, deliveries.c.attempts)).all()
     assert rows and all(r == ("delivered", 1) for r in rows)

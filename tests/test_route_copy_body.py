@@ -14,7 +14,13 @@ from hub.clearance.tables import lists
 from hub.delivery.outbox import select_with_body
 from hub.envelope import DXP_NS
 from hub.store.tables import deliveries, messages
-from tests.clearance_support import purchase, send_documents, send_list, set_guarantee
+from tests.clearance_support import (
+    declare_purchase,
+    purchase,
+    send_documents,
+    send_list,
+    set_guarantee,
+)
 from tests.console_support import build_world
 from tests.helpers import cli, files
 from tests.test_store_backends import (  # noqa: F401
@@ -91,9 +97,7 @@ def test_readers_get_the_same_bytes_a_row_of_its_own_would_give(store_ws, keys):
 def test_a_list_routed_by_the_lifecycle_refers_to_the_list_message(store_ws, keys):
     set_guarantee(store_ws, "10000")
     p = purchase(303)
-    send_documents(store_ws, keys, [p])
-    send_list(store_ws, keys, [p])
-    run(store_ws)
+    declare_purchase(store_ws, keys, p)  # documents, the list, and the sweep's round
     with db(store_ws).connect() as conn:
         list_message = conn.execute(
             select(lists.c.message_id).where(lists.c.cop_no == p.cop_no)

@@ -20,10 +20,9 @@ from hub.runner import Hub
 from hub.store.db import dispose_all, engine_for
 from hub.store.tables import deliveries, messages, orders
 from tests.clearance_support import (
+    declare_purchase,
     list_receipts,
     purchase,
-    send_documents,
-    send_list,
     set_guarantee,
     the_list,
 )
@@ -155,10 +154,7 @@ def test_app_type_rules(store_ws, keys):
 def test_a_list_goes_through_clearance_to_release(store_ws, keys):
     set_guarantee(store_ws, "10000")
     p = purchase(71)
-    send_documents(store_ws, keys, [p])
-    send_list(store_ws, keys, [p])
-    run(store_ws)
-    run(store_ws)  # the sweep: 3 once the routed copy is out, then the review
+    declare_purchase(store_ws, keys, p)  # documents, the list, and the sweep's round
     # declared, sent, accepted, reviewed, released (800), then closed (899)
     assert [s for s, _ in list_receipts(store_ws, p.cop_no)] == [
         "2",

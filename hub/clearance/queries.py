@@ -146,10 +146,11 @@ def list_query(conn: Connection, f: ListFilter, *, page: int = 1, size: int = 50
     if f.agent_codes is not None:
         q = q.where(lists.c.agent_code.in_(f.agent_codes))
     q = _dates(q, lists.c.app_time, f.since, f.until)
-    return _page(conn, q, page, size, (lists.c.updated_at.desc(), lists.c.id.desc()), _list_row)
+    return _page(conn, q, page, size, (lists.c.updated_at.desc(), lists.c.id.desc()), list_row)
 
 
-def _list_row(r) -> dict[str, Any]:
+def list_row(r) -> dict[str, Any]:
+    """A list as the list screens show it (the API adds its id and leaves out the ID number)."""
     return {
         "preNo": r.pre_no,
         "copNo": r.cop_no,
@@ -159,7 +160,7 @@ def _list_row(r) -> dict[str, Any]:
         "agentCode": r.agent_code,
         "buyerName": r.buyer_name,
         "buyerIdNumber": r.buyer_id_number,
-        "total": str(r.dutiable_value),
+        "total": None if r.dutiable_value is None else str(r.dutiable_value),
         "status": r.state,
         "returnStatus": r.return_status,
         "returnInfo": r.return_info,
@@ -194,7 +195,7 @@ def list_details(
         select(list_log).where(list_log.c.list_id == r.id).order_by(list_log.c.id)
     ).all()
     return {
-        **_list_row(r),
+        **list_row(r),
         "head": dict(r.head),
         "lines": r.lines,
         "tax": str(r.tax) if r.tax is not None else None,

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import insert, select, update
 
 from adapters.directory import safe_name
+from hub.clearance.queries import list_row
 from hub.clock import utcnow
 from hub.console import lists as L
 from hub.console import records
@@ -234,20 +235,10 @@ class DeclareResult(BaseModel):
 
 
 def _list_out(r) -> dict[str, Any]:
+    shown = {k: v for k, v in list_row(r).items() if k != "buyerIdNumber"}
     return {
         "id": r.id,
-        "preNo": r.pre_no,
-        "copNo": r.cop_no,
-        "orderNo": r.order_no,
-        "logisticsNo": r.logistics_no,
-        "invtNo": r.invt_no,
-        "agentCode": r.agent_code,
-        "buyerName": r.buyer_name,
-        "total": None if r.dutiable_value is None else str(r.dutiable_value),
-        "status": r.state,
-        "returnStatus": r.return_status,
-        "returnInfo": r.return_info,
-        "riskRule": r.risk_rule,
+        **shown,
         "savedAt": r.created_at.isoformat(),
         "updatedAt": r.updated_at.isoformat(),
     }

@@ -210,18 +210,6 @@ class Hub:
         for sink in self.transport_sinks.values():
             sink.close()
 
-    def step(self) -> bool:
-        """Claim and process one batch per source, then deliver what is due; False when idle.
-
-        Delivery in this thread: for callers that want one synchronous round. The run loops
-        below hand delivery to a `Deliverer` thread instead.
-        """
-        claims = self._claim_all()
-        delivered = self.deliver()
-        self.publish_status()
-        swept = sweep(self.engine, self.router, self.ws.root)  # clearance: 3 once delivered, waits
-        return bool(claims or delivered or swept)
-
     def _round(self, deliverer: Deliverer) -> bool:
         """Claim and process one batch per source while the deliverer writes what is due."""
         claims = self._claim_all()

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Protocol
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, update
 
 from hub import metrics
 from hub.clock import utcnow
@@ -39,18 +39,6 @@ class TransportError(Exception):
     def __init__(self, message: str, *, retryable: bool = True) -> None:
         super().__init__(message)
         self.retryable = retryable
-
-
-def due_ids(engine: Engine, limit: int = BATCH) -> list[int]:
-    now = utcnow()
-    q = (
-        select(deliveries.c.id)
-        .where(deliveries.c.state == DeliveryState.PENDING, deliveries.c.next_attempt_at <= now)
-        .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
-        .limit(limit)
-    )
-    with engine.connect() as conn:
-        return list(conn.execute(q).scalars())
 
 
 def _due(conn: Connection, skip: frozenset[str]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from decimal import Decimal
 from enum import StrEnum
@@ -107,6 +108,17 @@ class HubSettings(_Strict):
     batch_size: int = Field(DEFAULT_BATCH_SIZE, ge=1, le=5000)
     poll_seconds: float = Field(1.0, gt=0)  # periodic rescan of the inbox folders
     archive_days: int = 90  # archived originals older than this are removed
+    # Processes that check (parse, verify, validate) the next batch while this one is
+    # recorded. None: one on a machine of two or more cores when this hub is the only
+    # worker of `cebhub run`, else none (0: always check in the hub's own process).
+    check_processes: int | None = Field(None, ge=0, le=16)
+
+    def checkers(self) -> int:
+        if self.check_processes is not None:
+            return self.check_processes
+        from hub.workers import WORKER_ENV
+
+        return 1 if (os.cpu_count() or 1) >= 2 and WORKER_ENV not in os.environ else 0
 
 
 class ConsoleSettings(_Strict):

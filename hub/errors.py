@@ -24,6 +24,18 @@ class HubError(Exception):
     def return_info(self) -> str:
         return f"{self.path}: {self.info}" if self.path else self.info
 
+    def __reduce__(self):
+        # Subclasses take other arguments than they pass on; rebuild from the attributes, so
+        # that an error found in the checker process reaches the hub exactly as it was raised.
+        return _restore, (type(self), self.args, self.__dict__)
+
+
+def _restore(cls: type[HubError], args: tuple, state: dict) -> HubError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class FormatError(HubError):
     """The file is not a CEB message we can read; answered with a CEB900."""

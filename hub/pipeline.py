@@ -63,13 +63,26 @@ class Inbound:
     signed_by: str | None = None
     error: HubError | None = None
     records: list[rec.Record] | None = None  # extracted once, by the permission stage
+    subscribed: list[rec.Subscription] | None = None  # its BaseSubscribe entries, read once
 
     def extracted(self) -> list[rec.Record]:
         """The message's records, extracted on first use and kept."""
-        assert self.root is not None and self.msg_type is not None
         if self.records is None:
+            assert self.root is not None and self.msg_type is not None
             self.records = rec.extract(self.root, self.msg_type)
         return self.records
+
+    def subscriptions(self) -> list[rec.Subscription]:
+        """The message's `BaseSubscribe` entries, read on first use and kept."""
+        if self.subscribed is None:
+            assert self.root is not None
+            self.subscribed = rec.subscriptions_of(self.root)
+        return self.subscribed
+
+    @property
+    def readable(self) -> bool:
+        """Whether the message was read far enough to have records (here or by the checker)."""
+        return self.msg_type is not None and (self.root is not None or self.records is not None)
 
     def __post_init__(self) -> None:
         if not self.sha256:
@@ -238,6 +251,12 @@ class Processor:
         self.router = router
 
     def process(self, engine: Engine, items: Sequence[Inbound]) -> list[Disposition]:
+        """Check a batch here, then record it."""
+        self.check_all(items)
+        return self.record(engine, items)
+
+    def check_all(self, items: Sequence[Inbound]) -> None:
+        """Every check that needs no database, in this process; an error is kept on its item."""
         new_batch = getattr(self.stages.verify, "new_batch", None)
         if new_batch is not None:
             new_batch()
@@ -252,6 +271,10 @@ class Processor:
             except Exception as exc:  # a bug must not take the batch down with it
                 log.exception("checking %s from %s failed", item.file_name, item.partner.id)
                 item.error = HubError(f"internal error while checking: {exc!r}")
+        clear_context()
+
+    def record(self, engine: Engine, items: Sequence[Inbound]) -> list[Disposition]:
+        """Record a checked batch, and everything it causes, in one transaction."""
         crash_point("after-parse")
         out: list[Disposition] = []
         now = utcnow()
@@ -356,7 +379,7 @@ class Processor:
     ) -> Disposition:
         if item.error is not None:
             return self._reject(conn, item, now)
-        assert item.msg_type is not None and item.root is not None
+        assert item.msg_type is not None and item.readable
         duplicate = seen.find(item)
         if duplicate is not None:
             return self._duplicate(conn, item, now, duplicate)
@@ -470,11 +493,8 @@ class Processor:
         message_id = self._insert_message(
             conn, item, now, MessageState.REJECTED, error.return_status, info
         )
-        if (
-            isinstance(error, MessageRejected)
-            and item.msg_type is not None
-            and item.root is not None
-        ):
+        if isinstance(error, MessageRejected) and item.readable:
+            assert item.msg_type is not None
             records = item.extracted() or [rec.Record(1, {})]
             entries = [
                 ReceiptEntry(
@@ -508,7 +528,7 @@ class Processor:
         return Disposition(item, MessageState.REJECTED, f"{error.return_status} {info}")
 
     def _duplicate(self, conn: Connection, item: Inbound, now: datetime, earlier) -> Disposition:
-        assert item.msg_type is not None and item.root is not None
+        assert item.msg_type is not None and item.readable
         info = f"duplicate of message {item.guid} already received at {earlier.received_at:%Y-%m-%d %H:%M:%S}; no effect"
         message_id = self._insert_message(
             conn, item, now, MessageState.DUPLICATE, item.msg_type.codes.exists, info

@@ -16,7 +16,6 @@ from hub.delivery.outbox import delivery_row, enqueue, enqueue_many, file_name_f
 from hub.envelope import build_envelope
 from hub.errors import HubError
 from hub.messages.receipts import Receipt
-from hub.messages.records import subscriptions_of
 
 if TYPE_CHECKING:
     from hub.pipeline import Inbound
@@ -143,10 +142,10 @@ class Router:
 
         Only a message that passed every check counts: an unverified one could name anyone.
         """
-        if item.error is not None or item.root is None or item.msg_type is None:
+        if item.error is not None or not item.readable:
             return []
         found: dict[str, Partner] = {}
-        for sub in subscriptions_of(item.root):
+        for sub in item.subscriptions():
             if sub.status not in wants:
                 continue
             partner = next(

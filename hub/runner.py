@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
@@ -11,6 +12,7 @@ from sqlalchemy import func, select
 from adapters.base import FolderSource, QueueSource, Source, sink_status, write_status
 from adapters.directory import DirectoryOutbox
 from hub import config
+from hub.checker import Checker
 from hub.clearance.sweep import sweep
 from hub.config import Settings
 from hub.delivery.background import Deliverer
@@ -56,6 +58,8 @@ class Hub:
         self.engine = engine_for(self.settings, ws)
         self.router = Router(self.settings, sign_envelope=envelope_signer(ws))
         self.processor = Processor(self.settings, build_stages(ws, self.settings), self.router)
+        self.checker = Checker(ws.root, self.settings, self.settings.hub.checkers())
+        self._checking: list[_Batch] = []  # claimed, in the checker, recorded next round
         folder_partners = [
             (p.id, p.ready) for p in self.settings.partners.values() if p.transport == "directory"
         ]
@@ -129,16 +133,35 @@ class Hub:
         return Inbound(partner, claim.name, claim.original_name, data, claim.received_at)
 
     def process_claims(self, claims: list[Any], source: Source | None = None) -> list[Disposition]:
-        source = source or self.folder
+        """Check, record and then archive or quarantine a batch of claims."""
+        return self._finish(self._start(claims, source or self.folder))
+
+    def _start(self, claims: list[Any], source: Source) -> _Batch:
+        """Read a batch and check it: in the checker process when it is big enough, else here."""
         known = [c for c in claims if c.partner_id in self.settings.partners]
-        dispositions = self.processor.process(self.engine, [self.read(c, source) for c in known])
+        items = [self.read(c, source) for c in known]
+        unread = [i for i in items if i.error is None]  # the oversized were refused unread
+        if self.checker.available(len(unread)):
+            self.checker.submit(unread)
+            return _Batch(source, known, items, unread, remote=True)
+        self.processor.check_all(items)
+        return _Batch(source, known, items)
+
+    def _collect(self, batch: _Batch) -> None:
+        if batch.remote:
+            batch.remote = False
+            self.checker.collect(batch.sent, self.processor.check_all)
+
+    def _finish(self, batch: _Batch) -> list[Disposition]:
+        self._collect(batch)
+        dispositions = self.processor.record(self.engine, batch.items)
         crash_point("after-commit")
         # By position: two identical AMQP messages in one batch share a claim name.
-        for claim, d in zip(known, dispositions, strict=True):
+        for claim, d in zip(batch.claims, dispositions, strict=True):
             if d.quarantine:
-                source.quarantine(claim, d.reason)
+                batch.source.quarantine(claim, d.reason)
             else:
-                source.archive(claim)
+                batch.source.archive(claim)
         return dispositions
 
     def deliver(self) -> int:
@@ -173,8 +196,14 @@ class Hub:
         return total
 
     def _claim_all(self) -> bool:
-        """One batch from every source; a source that fails is logged and passed over."""
-        busy = False
+        """One batch from every source; a source that fails is logged and passed over.
+
+        A batch handed to the checker process is recorded in the next round, after the next
+        batch has been handed over: one is checked while the other is recorded. Batches are
+        recorded in the order they were claimed.
+        """
+        waiting = len(self._checking)  # handed over last round: recorded first
+        started: list[_Batch] = []
         for source in self.sources:
             try:
                 claims = source.claim(self.settings.hub.batch_size)
@@ -183,9 +212,23 @@ class Hub:
                 continue
             if claims:
                 crash_point("after-claim")
-                self.process_claims(claims, source)
-                busy = True
-        return busy
+                for batch in self._checking:  # the checker answers before it takes more
+                    self._collect(batch)
+                started.append(self._start(claims, source))
+        self._checking.extend(started)
+        for _ in range(waiting):
+            self._finish(self._checking[0])
+            self._checking.pop(0)
+        while self._checking and not self._checking[0].remote:
+            self._finish(self._checking[0])
+            self._checking.pop(0)
+        return bool(started or waiting)
+
+    def _finish_checking(self) -> None:
+        """Record every batch still held; each leaves the list once it is recorded."""
+        while self._checking:
+            self._finish(self._checking[0])
+            self._checking.pop(0)
 
     def publish_status(self) -> None:
         """Write the transports' up/down state for `cebhub status`, when it changed."""
@@ -205,10 +248,19 @@ class Hub:
 
     def close(self) -> None:
         """Drop transport connections (unacknowledged messages go back to their queue)."""
+        self.checker.close()
         for source in self.sources:
             source.close()
         for sink in self.transport_sinks.values():
             sink.close()
+
+    def _finish_in_flight(self) -> None:
+        """On the way out: record what the checker holds (a restart would recover it anyway)."""
+        try:
+            self._finish_checking()
+        except Exception:  # the claims stay claimed: the next start finishes them
+            log.exception("recording the last checked batch failed")
+        self._checking.clear()
 
     def _round(self, deliverer: Deliverer) -> bool:
         """Claim and process one batch per source while the deliverer writes what is due."""
@@ -238,6 +290,7 @@ class Hub:
             while self._round(deliverer) or deliverer.drain():
                 pass
         finally:
+            self._finish_in_flight()
             if deliverer is not None:
                 deliverer.stop()
             self.publish_status()
@@ -269,8 +322,20 @@ class Hub:
                     self.wakeup.clear()
         finally:
             watcher.stop()
+            self._finish_in_flight()
             deliverer.stop()  # the pass in progress ends before its sinks are closed
             self.scheduler.shutdown()
             self.close()
             if console is not None:
                 console.stop()
+
+
+@dataclass
+class _Batch:
+    """Claims of one source on their way through: read, being checked or checked, then recorded."""
+
+    source: Source
+    claims: list[Any]
+    items: list[Inbound]
+    sent: list[Inbound] = field(default_factory=list)  # the items handed to the checker process
+    remote: bool = False  # their checks are still to be collected from it

@@ -1,0 +1,263 @@
+"""The checks in a second process: a batch is parsed, verified and validated while the last is recorded."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import select
+import struct
+import subprocess
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from hub import metrics
+from hub.errors import HubError, MessageRejected
+from hub.handlers import HANDLERS
+from hub.messages import records as rec
+from hub.messages.types import by_root
+
+if TYPE_CHECKING:
+    from hub.config import Settings
+    from hub.envelope import DxpInfo
+    from hub.pipeline import Inbound
+
+log = logging.getLogger(__name__)
+
+# A batch smaller than this is checked in the hub's own process: handing it over would cost
+# more than it saves, and a hub that only ever sees a few files never starts the process.
+MIN_REMOTE_BATCH = 16
+
+
+@dataclass
+class Checked:
+    """What recording a checked message needs, without its tree (which stays in the checker)."""
+
+    type_name: str | None
+    handled: bool  # the type is the handler's (a declaration, or a decision from customs)
+    guid: str | None
+    signed_by: str | None
+    envelope: DxpInfo | None
+    payload: bytes | None  # the message inside an envelope; None when it is the file itself
+    records: list[rec.Record] | None
+    subscriptions: list[rec.Subscription] | None
+    error: HubError | None
+    stage_seconds: list[tuple[str, float]]
+    trace: str | None = None  # an unexpected exception's traceback, for the hub's log
+
+    @classmethod
+    def of(cls, item: Inbound, stage_seconds: list[tuple[str, float]], trace=None) -> Checked:
+        records = subscriptions = None
+        answered_by_record = item.error is None or isinstance(item.error, MessageRejected)
+        if item.root is not None and item.msg_type is not None and answered_by_record:
+            try:  # a rejected message's receipt names its records, when they can be read
+                records = item.extracted()
+                subscriptions = item.subscriptions()
+            except Exception:  # a message too broken to read is answered without them
+                records = subscriptions = None
+        msg_type = item.msg_type
+        handler = HANDLERS.get(msg_type.root) if msg_type is not None else None
+        return cls(
+            type_name=msg_type.root if msg_type is not None else None,
+            handled=handler is not None and handler.msg_type is msg_type,
+            guid=item.guid,
+            signed_by=item.signed_by,
+            envelope=item.envelope,
+            payload=item.body if item.body is not item.data else None,
+            records=records,
+            subscriptions=subscriptions,
+            error=item.error,
+            stage_seconds=stage_seconds,
+            trace=trace,
+        )
+
+    def apply_to(self, item: Inbound) -> None:
+        """Give `item` what the check found, as if it had been checked in this process."""
+        if self.type_name is not None:
+            handler = HANDLERS.get(self.type_name)
+            item.msg_type = (
+                handler.msg_type if self.handled and handler else by_root(self.type_name)
+            )
+        item.guid = self.guid
+        item.signed_by = self.signed_by
+        item.envelope = self.envelope
+        item.body = self.payload if self.payload is not None else item.data
+        item.records = self.records
+        item.subscribed = self.subscriptions
+        item.error = self.error
+        if self.trace:
+            log.error(
+                "checking %s from %s failed:\n%s", item.file_name, item.partner.id, self.trace
+            )
+        for name, seconds in self.stage_seconds:
+            metrics.STAGE_SECONDS.labels(name).observe(seconds)
+
+
+class Checker:
+    """One checker process for a hub, started the first time a batch is big enough.
+
+    It holds one batch at a time: `submit` hands it over, `collect` takes the answer. Until
+    the process is ready, batches are checked in the hub's own process; if it dies, the batch
+    it held is checked here and a new process is started for a later one.
+    """
+
+    def __init__(self, ws_root: Path, settings: Settings, processes: int = 1) -> None:
+        self._init = (str(ws_root), settings)
+        self._enabled = processes >= 1
+        self._child: subprocess.Popen | None = None
+        self._ready = False
+        self._busy = False
+
+    def available(self, batch: int) -> bool:
+        """Whether a batch of this size can go to the checker process (starting it if need be)."""
+        if not self._enabled or batch < MIN_REMOTE_BATCH or self._busy:
+            return False
+        if self._child is None:
+            self._spawn()
+        if not self._ready:
+            self._ready = self._answered(timeout=0) and self._receive() == READY
+        return self._ready
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Start the process and wait until it takes batches (for tests and benchmarks)."""
+        if not self._enabled:
+            return False
+        if self._child is None:
+            self._spawn()
+        if not self._ready:
+            self._ready = self._answered(timeout) and self._receive() == READY
+        return self._ready
+
+    def submit(self, items: list[Inbound]) -> None:
+        work = [(i.partner.id, i.claim, i.data, i.received_at) for i in items]
+        self._busy = True
+        with contextlib.suppress(OSError):  # collect finds the process gone and checks here
+            self._send(work)
+
+    def collect(self, items: list[Inbound], check_here: Callable[[list[Inbound]], None]) -> None:
+        """Apply the submitted batch's results; if the process failed, check the batch here."""
+        self._busy = False
+        try:
+            results = self._receive()
+        except Exception as exc:  # gone, or an answer that cannot be read: check here
+            log.warning("the checker process failed (%s); checking %d here", exc, len(items))
+            self.close()
+            check_here(items)
+            return
+        for item, checked in zip(items, results, strict=True):
+            checked.apply_to(item)
+
+    def close(self) -> None:
+        child, self._child, self._ready, self._busy = self._child, None, False, False
+        if child is None:
+            return
+        for stream in (child.stdin, child.stdout):
+            stream.close()  # the process ends at the end of its input
+        try:
+            child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+    def _spawn(self) -> None:
+        # Its own interpreter (not a fork of this threaded process, nor a re-import of its
+        # __main__), with this process's import path.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        self._child = subprocess.Popen(
+            [sys.executable, "-c", "from hub.checker import main; main()"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            close_fds=True,
+        )
+        self._send(self._init)
+
+    def _send(self, obj: Any) -> None:
+        assert self._child is not None and self._child.stdin is not None
+        write_frame(self._child.stdin, obj)
+
+    def _receive(self) -> Any:
+        assert self._child is not None and self._child.stdout is not None
+        return read_frame(self._child.stdout)
+
+    def _answered(self, timeout: float) -> bool:
+        assert self._child is not None and self._child.stdout is not None
+        return bool(select.select([self._child.stdout], [], [], timeout)[0])
+
+
+READY = "ready"
+_LENGTH = struct.Struct("<Q")
+
+
+def write_frame(stream: BinaryIO, obj: Any) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_LENGTH.pack(len(data)) + data)
+    stream.flush()
+
+
+def read_frame(stream: BinaryIO) -> Any:
+    head = stream.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        raise EOFError("the checker process closed its output")
+    (size,) = _LENGTH.unpack(head)
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError("the checker process closed its output mid-answer")
+    return pickle.loads(data)
+
+
+# ---------------------------------------------------------------- in the checker process
+
+
+def serve(requests: BinaryIO, answers: BinaryIO) -> None:
+    """The checker process: the workspace and settings, then one batch after another."""
+    from hub.runner import build_stages
+    from hub.workspace import Workspace
+
+    ws_root, settings = read_frame(requests)
+    stages = build_stages(Workspace(Path(ws_root)), settings)
+    write_frame(answers, READY)
+    while True:
+        try:
+            work = read_frame(requests)
+        except EOFError:  # the hub closed our input: it is done with us
+            return
+        write_frame(answers, check_batch(work, settings, stages))
+
+
+def check_batch(
+    work: list[tuple[str, str, bytes, Any]], settings: Settings, stages
+) -> list[Checked]:
+    from hub.pipeline import Inbound, check
+
+    new_batch = getattr(stages.verify, "new_batch", None)
+    if new_batch is not None:
+        new_batch()
+    out = []
+    for partner_id, claim, data, received_at in work:
+        item = Inbound(settings.partners[partner_id], claim, claim, data, received_at)
+        seconds: list[tuple[str, float]] = []
+        trace = None
+        with metrics.keep_stage_seconds(seconds):
+            try:
+                check(item, settings, stages)
+            except HubError as exc:
+                item.error = exc
+            except Exception as exc:  # a bug must not take the batch down with it
+                trace = traceback.format_exc()
+                item.error = HubError(f"internal error while checking: {exc!r}")
+        out.append(Checked.of(item, seconds, trace))
+    return out
+
+
+def main() -> None:
+    """Entry of the checker process: requests on stdin, answers on what was stdout."""
+    answers = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # a stray print of a library must not land in the answers
+    sys.stdout = sys.stderr
+    serve(sys.stdin.buffer, answers)

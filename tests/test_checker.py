@@ -1,0 +1,220 @@
+"""The checker process: batches checked there are answered exactly as batches checked in the hub."""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import shutil
+
+import pytest
+from sqlalchemy import select
+
+from hub import checker, codes, config
+from hub.errors import (
+    EnvelopeError,
+    FormatError,
+    HubError,
+    MessageRejected,
+    NotPermitted,
+    OversizeError,
+    RecordRejected,
+    SchemaError,
+    SignatureError,
+)
+from hub.generator import DEMO_PARTIES, make_purchases, order_message, to_bytes
+from hub.messages.types import by_root
+from hub.pipeline import Processor
+from hub.runner import Hub
+from hub.store.tables import messages, receipts
+from hub.workspace import Workspace
+from tests.clearance_support import db, purchase, send_documents, send_list, set_guarantee
+from tests.helpers import receipt_entries
+from tests.test_bad_input import CASES
+
+
+def _set_checkers(ws: Workspace, n: int, batch_size: int = 100) -> None:
+    doc = config.read_document(ws)
+    doc["hub"]["check_processes"] = n
+    doc["hub"]["batch_size"] = batch_size
+    config.write_document(ws, doc)
+
+
+def _drop_mixed_input(ws: Workspace, keys) -> None:
+    """Good documents and lists, and every kind of bad file, in the partners' inboxes."""
+    set_guarantee(ws, "100000")
+    bought = [purchase(seed) for seed in (31, 32, 33)]
+    send_documents(ws, keys, bought)
+    send_list(ws, keys, bought)
+    inbox = ws.inbox_of("platform")
+    for name, (make, _, _) in CASES.items():
+        if name != "huge.xml":  # refused unread either way; 50 MB is not worth writing twice
+            (inbox / name).write_bytes(make(keys))
+    stranger = order_message(make_purchases(1, seed=41), DEMO_PARTIES, sign=keys["stranger"].sign)
+    (inbox / "wrong-signer.xml").write_bytes(to_bytes(stranger))
+    foreign = order_message(make_purchases(1, seed=42), DEMO_PARTIES, sign=keys["platform"].sign)
+    (ws.inbox_of("payment") / "not-theirs.xml").write_bytes(to_bytes(foreign))
+
+
+def _answers(ws: Workspace) -> dict:
+    """Every receipt entry per partner (without its guid and time), and every message row."""
+    found: dict = {}
+    for folder in sorted(ws.outbox.iterdir()):
+        entries = [e for e in receipt_entries(folder) if "returnStatus" in e.fields]
+        found[folder.name] = sorted(
+            (e.msg_type, e.status, e.info, tuple(sorted(
+                (k, v) for k, v in e.fields.items() if k not in ("guid", "returnTime")
+            )))
+            for e in entries
+        )  # fmt: skip
+        copies = [p.read_bytes() for p in folder.glob("*.xml")] if not entries else []
+        found[f"{folder.name} copies"] = sorted(copies)
+    with db(ws).connect() as conn:
+        rows = conn.execute(
+            select(
+                messages.c.file_name,
+                messages.c.msg_type,
+                messages.c.state,
+                messages.c.return_status,
+                messages.c.return_info,
+                messages.c.signed_by,
+                messages.c.body,
+            )
+        )
+        found["messages"] = sorted(tuple(r) for r in rows)
+    return found
+
+
+def test_a_batch_checked_in_the_checker_process_is_answered_as_one_checked_in_the_hub(
+    hub_ws, keys, tmp_path, monkeypatch
+):
+    _drop_mixed_input(hub_ws, keys)
+    twin = Workspace(tmp_path / "twin")
+    shutil.copytree(hub_ws.root, twin.root)  # the same partners, certificates and files
+    _set_checkers(hub_ws, 0)
+    _set_checkers(twin, 1)
+
+    Hub(hub_ws).run_once()
+
+    monkeypatch.setattr(checker, "MIN_REMOTE_BATCH", 1)
+    checked_here = []
+    real_check_all = Processor.check_all
+    monkeypatch.setattr(
+        Processor,
+        "check_all",
+        lambda self, items: (checked_here.extend(items), real_check_all(self, items)),
+    )
+    hub = Hub(twin)
+    assert hub.checker.wait_ready(timeout=60)
+    hub.run_once()
+
+    assert checked_here == []  # every file went through the checker process
+    here, there = _answers(hub_ws), _answers(twin)
+    assert there == here
+    states = {row[0]: row[2] for row in here["messages"]}
+    assert len(states) == 4 + len(CASES) - 1 + 2
+    assert states["wrong-signer.xml"] == states["not-theirs.xml"] == "rejected"
+    assert {"2", "120", "-0001", "-0002"} <= {s for _, s, _, _ in here["platform"]}
+    assert ("CEB622Message", "899") in {(m, s) for m, s, _, _ in here["agent"]}  # lists closed
+
+
+def test_a_checker_process_that_dies_costs_nothing_the_hub_checks_the_batch_itself(
+    hub_ws, keys, monkeypatch, caplog
+):
+    _set_checkers(hub_ws, 1, batch_size=2)
+    monkeypatch.setattr(checker, "MIN_REMOTE_BATCH", 1)
+    inbox = hub_ws.inbox_of("platform")
+    for seed in range(6):
+        root = order_message(make_purchases(1, seed=50 + seed), DEMO_PARTIES)
+        (inbox / f"order-{seed}.xml").write_bytes(to_bytes(keys["platform"].sign(root)))
+    hub = Hub(hub_ws)
+    assert hub.checker.wait_ready(timeout=60)
+    killed = []
+    real_submit = checker.Checker.submit
+
+    def submit_then_die(self, items):
+        real_submit(self, items)
+        if not killed:  # the first batch handed over is lost with its process
+            self._child.kill()
+            killed.append(self._child.pid)
+
+    monkeypatch.setattr(checker.Checker, "submit", submit_then_die)
+    with caplog.at_level(logging.WARNING, logger="hub.checker"):
+        hub.run_once()
+
+    assert killed
+    assert "the checker process failed" in caplog.text
+    entries = receipt_entries(hub_ws.outbox_of("platform"))
+    assert sorted(e.status for e in entries) == ["120"] * 6 + ["2"] * 6
+    with db(hub_ws).connect() as conn:
+        assert conn.execute(select(messages.c.state)).scalars().all() == ["accepted"] * 6
+
+
+def test_a_small_batch_after_a_handed_over_one_is_recorded_after_it(hub_ws, keys, monkeypatch):
+    """An order and then its change: the change must not be recorded before the order."""
+    _set_checkers(hub_ws, 1)
+    monkeypatch.setattr(checker, "MIN_REMOTE_BATCH", 2)
+    bought = make_purchases(2, seed=60)
+    new = [order_message([p], DEMO_PARTIES, sign=keys["platform"].sign) for p in bought]
+    change = order_message(bought[:1], DEMO_PARTIES, app_type="2", sign=keys["platform"].sign)
+    inbox = hub_ws.inbox_of("platform")
+    hub = Hub(hub_ws)
+    assert hub.checker.wait_ready(timeout=60)
+    try:
+        for i, root in enumerate(new):
+            (inbox / f"new-{i}.xml").write_bytes(to_bytes(root))
+        assert hub._claim_all()  # two files: handed to the checker, recorded next round
+        assert [b.remote for b in hub._checking] == [True]
+        (inbox / "change.xml").write_bytes(to_bytes(change))
+        assert hub._claim_all()  # one file: checked here, recorded after the two
+        assert hub._checking == []
+    finally:
+        hub.close()
+    with db(hub_ws).connect() as conn:
+        rows = conn.execute(
+            select(messages.c.file_name, messages.c.state, messages.c.return_status).order_by(
+                messages.c.id
+            )
+        ).all()
+        assert [r.file_name for r in rows][-1] == "change.xml"
+        assert {r.state for r in rows} == {"accepted"}
+        answered = conn.execute(select(receipts.c.return_status)).scalars().all()
+    assert sorted(answered) == ["120"] * 3 + ["2"] * 3  # the change too, not -301xxx
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        HubError("internal", path="a/b"),
+        FormatError("not XML"),
+        SchemaError("too long", path="CEB311Message/Order/OrderHead/orderNo"),
+        OversizeError("too big"),
+        EnvelopeError("sender", return_status=codes.ADDRESS_MISMATCH, path="DxpMsg"),
+        MessageRejected("-621005", "over the limit"),
+        SignatureError(by_root("CEB621Message"), "digest", digest=True),
+        NotPermitted(by_root("CEB311Message"), "not yours"),
+        RecordRejected("-301010", "exists"),
+    ],
+)
+def test_errors_cross_to_the_hub_exactly_as_raised(error):
+    back = pickle.loads(pickle.dumps(error))
+    assert type(back) is type(error)
+    assert (back.return_status, back.return_info, str(back)) == (
+        error.return_status,
+        error.return_info,
+        str(error),
+    )
+
+
+def test_no_checker_process_for_small_batches_or_when_turned_off(hub_ws):
+    hub = Hub(hub_ws)
+    try:
+        assert not hub.checker.available(checker.MIN_REMOTE_BATCH - 1)
+        assert hub.checker._child is None  # a hub that only sees a few files never starts it
+    finally:
+        hub.close()
+    _set_checkers(hub_ws, 0)
+    hub = Hub(hub_ws)
+    try:
+        assert not hub.checker.available(1000) and hub.checker._child is None
+    finally:
+        hub.close()

@@ -123,6 +123,11 @@ class Checker:
             self._ready = self._answered(timeout=0) and self._receive() == READY
         return self._ready
 
+    def start(self) -> None:
+        """Start the process now (a long-running hub), rather than at the first big batch."""
+        if self._enabled and self._child is None:
+            self._spawn()
+
     def wait_ready(self, timeout: float) -> bool:
         """Start the process and wait until it takes batches (for tests and benchmarks)."""
         if not self._enabled:

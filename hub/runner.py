@@ -300,6 +300,7 @@ class Hub:
         from adapters.watch import InboxWatcher
 
         self.recover()
+        self.checker.start()  # ready by the time a burst arrives
         self.scheduler.start()
         watcher = InboxWatcher(self.ws.inbox, self.wakeup)
         watcher.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -16,6 +17,7 @@ from stdnum.exceptions import (
     InvalidLength,
     ValidationError,
 )
+from stdnum.util import isdigits
 
 from hub.clearance.tables import identities
 from hub.store.prepared import Prepared
@@ -24,9 +26,21 @@ _NAME_OF = Prepared(select(identities.c.name).where(identities.c.id_number == bi
 
 
 def id_number_problem(number: str) -> str | None:
-    """Why `number` is not a valid GB 11643 resident ID, or None if it is."""
+    """Why `number` is not a valid GB 11643 resident ID, or None if it is.
+
+    The checks of `stdnum.cn.ric.validate`, in its order; only the region look-up (a search
+    of stdnum's region file, ~300 µs) is remembered, by region code and birth year.
+    """
     try:
-        ric.validate(number)
+        compact = ric.compact(number)
+        if len(compact) != 18:
+            raise InvalidLength()
+        if not isdigits(compact[:-1]):
+            raise InvalidFormat()
+        if compact[-1] != ric.calc_check_digit(compact):
+            raise InvalidChecksum()
+        ric.get_birth_date(compact)
+        _check_region(compact[:6], compact[6:10])
     except InvalidLength:
         return f"ID number {number!r} is not 18 characters"
     except InvalidFormat:
@@ -38,6 +52,15 @@ def id_number_problem(number: str) -> str | None:
     except ValidationError:
         return f"ID number {number!r} is not a valid resident ID"
     return None
+
+
+@functools.lru_cache(maxsize=16384)
+def _check_region(region: str, year: str) -> None:
+    """Raise InvalidComponent unless the region code existed in the birth year."""
+    try:
+        ric.get_birth_place(f"{region}{year}0101000X")
+    except KeyError:  # stdnum 2.x: a code that names a province or city but no county
+        raise InvalidComponent() from None
 
 
 class RealNameRegistry(Protocol):

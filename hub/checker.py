@@ -109,13 +109,16 @@ class Checker:
     def __init__(self, ws_root: Path, settings: Settings, processes: int = 1) -> None:
         self._init = (str(ws_root), settings)
         self._enabled = processes >= 1
+        # Handing a batch over delays its recording by a round, which only pays while the hub
+        # is behind: then its batches are full. A hub keeping up checks its batches itself.
+        self.min_batch = max(MIN_REMOTE_BATCH, settings.hub.batch_size // 2)
         self._child: subprocess.Popen | None = None
         self._ready = False
         self._busy = False
 
     def available(self, batch: int) -> bool:
         """Whether a batch of this size can go to the checker process (starting it if need be)."""
-        if not self._enabled or batch < MIN_REMOTE_BATCH or self._busy:
+        if not self._enabled or batch < self.min_batch or self._busy:
             return False
         if self._child is None:
             self._spawn()

@@ -95,7 +95,6 @@ def test_a_batch_checked_in_the_checker_process_is_answered_as_one_checked_in_th
 
     Hub(hub_ws).run_once()
 
-    monkeypatch.setattr(checker, "MIN_REMOTE_BATCH", 1)
     checked_here = []
     real_check_all = Processor.check_all
     monkeypatch.setattr(
@@ -104,6 +103,7 @@ def test_a_batch_checked_in_the_checker_process_is_answered_as_one_checked_in_th
         lambda self, items: (checked_here.extend(items), real_check_all(self, items)),
     )
     hub = Hub(twin)
+    hub.checker.min_batch = 1
     assert hub.checker.wait_ready(timeout=60)
     hub.run_once()
 
@@ -121,12 +121,12 @@ def test_a_checker_process_that_dies_costs_nothing_the_hub_checks_the_batch_itse
     hub_ws, keys, monkeypatch, caplog
 ):
     _set_checkers(hub_ws, 1, batch_size=2)
-    monkeypatch.setattr(checker, "MIN_REMOTE_BATCH", 1)
     inbox = hub_ws.inbox_of("platform")
     for seed in range(6):
         root = order_message(make_purchases(1, seed=50 + seed), DEMO_PARTIES)
         (inbox / f"order-{seed}.xml").write_bytes(to_bytes(keys["platform"].sign(root)))
     hub = Hub(hub_ws)
+    hub.checker.min_batch = 1
     assert hub.checker.wait_ready(timeout=60)
     killed = []
     real_submit = checker.Checker.submit
@@ -149,15 +149,15 @@ def test_a_checker_process_that_dies_costs_nothing_the_hub_checks_the_batch_itse
         assert conn.execute(select(messages.c.state)).scalars().all() == ["accepted"] * 6
 
 
-def test_a_small_batch_after_a_handed_over_one_is_recorded_after_it(hub_ws, keys, monkeypatch):
+def test_a_small_batch_after_a_handed_over_one_is_recorded_after_it(hub_ws, keys):
     """An order and then its change: the change must not be recorded before the order."""
     _set_checkers(hub_ws, 1)
-    monkeypatch.setattr(checker, "MIN_REMOTE_BATCH", 2)
     bought = make_purchases(2, seed=60)
     new = [order_message([p], DEMO_PARTIES, sign=keys["platform"].sign) for p in bought]
     change = order_message(bought[:1], DEMO_PARTIES, app_type="2", sign=keys["platform"].sign)
     inbox = hub_ws.inbox_of("platform")
     hub = Hub(hub_ws)
+    hub.checker.min_batch = 2
     assert hub.checker.wait_ready(timeout=60)
     try:
         for i, root in enumerate(new):
@@ -208,7 +208,8 @@ def test_errors_cross_to_the_hub_exactly_as_raised(error):
 def test_no_checker_process_for_small_batches_or_when_turned_off(hub_ws):
     hub = Hub(hub_ws)
     try:
-        assert not hub.checker.available(checker.MIN_REMOTE_BATCH - 1)
+        assert hub.checker.min_batch == 50  # half a full batch of 100: the hub is behind
+        assert not hub.checker.available(49)
         assert hub.checker._child is None  # a hub that only sees a few files never starts it
     finally:
         hub.close()

@@ -43,6 +43,7 @@ class BenchOptions:
     seed: int = 1
     rate: float | None = None  # files a second dropped while `cebhub run` works; None: all first
     batch_size: int | None = None  # messages per transaction; None: the hub's default
+    check_processes: int | None = None  # [hub] check_processes; None: the hub's default
 
 
 def machine() -> dict:
@@ -267,7 +268,7 @@ def run_bench(options: BenchOptions, notes: list[str]) -> dict:
         schema, url = _scratch_schema(url)
     try:
         before = machine()
-        ws = prepare_workspace(root / "ws", url, options.batch_size)
+        ws = prepare_workspace(root / "ws", url, options.batch_size, options.check_processes)
         before["file_create_us"] = file_create_cost(ws.outbox)
         t0 = time.time()
         into = STAGING if options.rate else "inbox"
@@ -304,6 +305,10 @@ def run_bench(options: BenchOptions, notes: list[str]) -> dict:
             "rate": options.rate,  # None: every file dropped before the hub started
             "database": "postgresql" if schema else "sqlite",
             "batch_size": settings.hub.batch_size,
+            # workers of `cebhub run --workers N` check in their own process by default
+            "check_processes": (
+                settings.hub.checkers() if workers == 1 else settings.hub.check_processes or 0
+            ),
             "generate_seconds": round(generated, 2),
             "hub_seconds": round(seconds, 3),
             "wall_seconds": round(end - start, 3),

@@ -76,7 +76,10 @@ def _partner_codes() -> dict[str, str]:
 
 
 def prepare_workspace(
-    root: Path, database_url: str | None = None, batch_size: int | None = None
+    root: Path,
+    database_url: str | None = None,
+    batch_size: int | None = None,
+    check_processes: int | None = None,
 ) -> Workspace:
     """A fresh workspace with the four senders (new certificates), customs and inspection."""
     from hub import config
@@ -84,12 +87,13 @@ def prepare_workspace(
 
     ws = Workspace(root)
     init_workspace(ws)
-    if database_url or batch_size:
+    hub = {"database_url": database_url, "batch_size": batch_size}
+    hub["check_processes"] = check_processes
+    if any(v is not None for v in hub.values()):
         doc = config.read_document(ws)
-        if database_url:
-            doc["hub"]["database_url"] = database_url
-        if batch_size:
-            doc["hub"]["batch_size"] = batch_size
+        for key, value in hub.items():
+            if value is not None:
+                doc["hub"][key] = value
         config.write_document(ws, doc)
     keys = root / "bench-keys"  # the partners' private keys, outside the hub's own keys/
     keys.mkdir(exist_ok=True)

@@ -15,7 +15,8 @@ def _text(r: dict) -> str:
     m = r["machine"]
     lines = [
         f"cebhub bench: {r['messages']} messages ({', '.join(r['mix'])}), "
-        f"{r['database']}, {r['workers']} worker(s), batch {r['batch_size']}"
+        f"{r['database']}, {r['workers']} worker(s), batch {r['batch_size']}, "
+        f"{r['check_processes']} checker process(es)"
         + (f", dropped at {r['rate']:g}/s into `cebhub run`" if r.get("rate") else ""),
         f"  answered        {r['answered']} of {r['messages']}  states {r['states']}",
         f"  end to end      {r['messages_per_second']:.0f} msg/s  "
@@ -54,6 +55,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         keep=Path(args.keep) if args.keep else None,
         rate=args.rate,
         batch_size=args.batch_size,
+        check_processes=args.check_processes,
     )
     try:
         result = run_bench(options, notes=[])
@@ -90,6 +92,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--batch-size", type=int, metavar="N",
         help="messages per transaction ([hub] batch_size; default: the hub's, 100)",
+    )  # fmt: skip
+    p.add_argument(
+        "--check-processes", type=int, choices=range(0, 17), metavar="N",
+        help="checker processes ([hub] check_processes; default: the hub's, 1 on 2+ cores)",
     )  # fmt: skip
     p.add_argument("--profile", metavar="FILE", help="write a cProfile (pstats) of the hub part")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")

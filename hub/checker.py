@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import pickle
-import select
-import struct
-import subprocess
-import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from hub import metrics
 from hub.errors import HubError, MessageRejected
 from hub.handlers import HANDLERS
+from hub.helper_process import HelperProcess
 from hub.messages import records as rec
 from hub.messages.types import by_root
 
@@ -107,135 +102,63 @@ class Checker:
     """
 
     def __init__(self, ws_root: Path, settings: Settings, processes: int = 1) -> None:
-        self._init = (str(ws_root), settings)
+        self._process = HelperProcess(__name__, "setup", (str(ws_root), settings))
         self._enabled = processes >= 1
         # Handing a batch over delays its recording by a round, which only pays while the hub
         # is behind: then its batches are full. A hub keeping up checks its batches itself.
         self.min_batch = max(MIN_REMOTE_BATCH, settings.hub.batch_size // 2)
-        self._child: subprocess.Popen | None = None
-        self._ready = False
         self._busy = False
 
     def available(self, batch: int) -> bool:
         """Whether a batch of this size can go to the checker process (starting it if need be)."""
         if not self._enabled or batch < self.min_batch or self._busy:
             return False
-        if self._child is None:
-            self._spawn()
-        if not self._ready:
-            self._ready = self._answered(timeout=0) and self._receive() == READY
-        return self._ready
+        return self._process.ready()
 
     def start(self) -> None:
         """Start the process now (a long-running hub), rather than at the first big batch."""
-        if self._enabled and self._child is None:
-            self._spawn()
+        if self._enabled:
+            self._process.start()
 
     def wait_ready(self, timeout: float) -> bool:
         """Start the process and wait until it takes batches (for tests and benchmarks)."""
-        if not self._enabled:
-            return False
-        if self._child is None:
-            self._spawn()
-        if not self._ready:
-            self._ready = self._answered(timeout) and self._receive() == READY
-        return self._ready
+        return self._enabled and self._process.ready(timeout)
 
     def submit(self, items: list[Inbound]) -> None:
         work = [(i.partner.id, i.claim, i.data, i.received_at) for i in items]
         self._busy = True
         with contextlib.suppress(OSError):  # collect finds the process gone and checks here
-            self._send(work)
+            self._process.send(work)
 
     def collect(self, items: list[Inbound], check_here: Callable[[list[Inbound]], None]) -> None:
         """Apply the submitted batch's results; if the process failed, check the batch here."""
         self._busy = False
         try:
-            results = self._receive()
+            results = self._process.receive()
         except Exception as exc:  # gone, or an answer that cannot be read: check here
             log.warning("the checker process failed (%s); checking %d here", exc, len(items))
-            self.close()
+            self._process.close()
             check_here(items)
             return
         for item, checked in zip(items, results, strict=True):
             checked.apply_to(item)
 
     def close(self) -> None:
-        child, self._child, self._ready, self._busy = self._child, None, False, False
-        if child is None:
-            return
-        for stream in (child.stdin, child.stdout):
-            stream.close()  # the process ends at the end of its input
-        try:
-            child.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-
-    def _spawn(self) -> None:
-        # Its own interpreter (not a fork of this threaded process, nor a re-import of its
-        # __main__), with this process's import path.
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        self._child = subprocess.Popen(
-            [sys.executable, "-c", "from hub.checker import main; main()"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-            close_fds=True,
-        )
-        self._send(self._init)
-
-    def _send(self, obj: Any) -> None:
-        assert self._child is not None and self._child.stdin is not None
-        write_frame(self._child.stdin, obj)
-
-    def _receive(self) -> Any:
-        assert self._child is not None and self._child.stdout is not None
-        return read_frame(self._child.stdout)
-
-    def _answered(self, timeout: float) -> bool:
-        assert self._child is not None and self._child.stdout is not None
-        return bool(select.select([self._child.stdout], [], [], timeout)[0])
-
-
-READY = "ready"
-_LENGTH = struct.Struct("<Q")
-
-
-def write_frame(stream: BinaryIO, obj: Any) -> None:
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_LENGTH.pack(len(data)) + data)
-    stream.flush()
-
-
-def read_frame(stream: BinaryIO) -> Any:
-    head = stream.read(_LENGTH.size)
-    if len(head) < _LENGTH.size:
-        raise EOFError("the checker process closed its output")
-    (size,) = _LENGTH.unpack(head)
-    data = stream.read(size)
-    if len(data) < size:
-        raise EOFError("the checker process closed its output mid-answer")
-    return pickle.loads(data)
+        self._busy = False
+        self._process.close()
 
 
 # ---------------------------------------------------------------- in the checker process
 
 
-def serve(requests: BinaryIO, answers: BinaryIO) -> None:
-    """The checker process: the workspace and settings, then one batch after another."""
+def setup(init: tuple[str, Settings]) -> Callable[[list], list[Checked]]:
+    """The checker process's work: the workspace and settings, then one batch after another."""
     from hub.runner import build_stages
     from hub.workspace import Workspace
 
-    ws_root, settings = read_frame(requests)
+    ws_root, settings = init
     stages = build_stages(Workspace(Path(ws_root)), settings)
-    write_frame(answers, READY)
-    while True:
-        try:
-            work = read_frame(requests)
-        except EOFError:  # the hub closed our input: it is done with us
-            return
-        write_frame(answers, check_batch(work, settings, stages))
+    return lambda work: check_batch(work, settings, stages)
 
 
 def check_batch(
@@ -261,11 +184,3 @@ def check_batch(
                 item.error = HubError(f"internal error while checking: {exc!r}")
         out.append(Checked.of(item, seconds, trace))
     return out
-
-
-def main() -> None:
-    """Entry of the checker process: requests on stdin, answers on what was stdout."""
-    answers = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # a stray print of a library must not land in the answers
-    sys.stdout = sys.stderr
-    serve(sys.stdin.buffer, answers)

@@ -134,8 +134,8 @@ def test_a_checker_process_that_dies_costs_nothing_the_hub_checks_the_batch_itse
     def submit_then_die(self, items):
         real_submit(self, items)
         if not killed:  # the first batch handed over is lost with its process
-            self._child.kill()
-            killed.append(self._child.pid)
+            self._process.kill()
+            killed.append(True)
 
     monkeypatch.setattr(checker.Checker, "submit", submit_then_die)
     with caplog.at_level(logging.WARNING, logger="hub.checker"):
@@ -210,12 +210,12 @@ def test_no_checker_process_for_small_batches_or_when_turned_off(hub_ws):
     try:
         assert hub.checker.min_batch == 50  # half a full batch of 100: the hub is behind
         assert not hub.checker.available(49)
-        assert hub.checker._child is None  # a hub that only sees a few files never starts it
+        assert not hub.checker._process.started  # a hub that sees a few files never starts it
     finally:
         hub.close()
     _set_checkers(hub_ws, 0)
     hub = Hub(hub_ws)
     try:
-        assert not hub.checker.available(1000) and hub.checker._child is None
+        assert not hub.checker.available(1000) and not hub.checker._process.started
     finally:
         hub.close()

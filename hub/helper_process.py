@@ -1,0 +1,118 @@
+"""A helper process of the hub: its own interpreter, one request at a time over a pair of pipes."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import select
+import struct
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+READY = "ready"
+_LENGTH = struct.Struct("<Q")
+
+
+class HelperProcess:
+    """A child `python` that runs `serve(<module>.<setup>)`: set up once, then answer requests.
+
+    Not a fork of the hub (which has threads) nor a re-import of its `__main__`; it gets this
+    process's import path. It ends when its input is closed, so it never outlives the hub.
+    """
+
+    def __init__(self, module: str, setup: str, init: Any) -> None:
+        self._entry = f"from {module} import {setup} as s; from {__name__} import run; run(s)"
+        self._init = init
+        self._child: subprocess.Popen | None = None
+        self._ready = False
+
+    @property
+    def started(self) -> bool:
+        return self._child is not None
+
+    def start(self) -> None:
+        if self._child is not None:
+            return
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        self._child = subprocess.Popen(
+            [sys.executable, "-c", self._entry],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            close_fds=True,
+        )
+        self.send(self._init)
+
+    def ready(self, timeout: float = 0) -> bool:
+        """Started (now, if it was not) and set up; waits up to `timeout` seconds."""
+        self.start()
+        if not self._ready:
+            assert self._child is not None and self._child.stdout is not None
+            answered = bool(select.select([self._child.stdout], [], [], timeout)[0])
+            self._ready = answered and self.receive() == READY
+        return self._ready
+
+    def send(self, obj: Any) -> None:
+        assert self._child is not None and self._child.stdin is not None
+        write_frame(self._child.stdin, obj)
+
+    def receive(self) -> Any:
+        assert self._child is not None and self._child.stdout is not None
+        return read_frame(self._child.stdout)
+
+    def call(self, obj: Any) -> Any:
+        self.send(obj)
+        return self.receive()
+
+    def close(self) -> None:
+        child, self._child, self._ready = self._child, None, False
+        if child is None:
+            return
+        for stream in (child.stdin, child.stdout):
+            if stream is not None:
+                stream.close()  # the process ends at the end of its input
+        try:
+            child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+    def kill(self) -> None:
+        """End the process at once (tests: a helper that dies mid-request)."""
+        if self._child is not None:
+            self._child.kill()
+
+
+def write_frame(stream: BinaryIO, obj: Any) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_LENGTH.pack(len(data)) + data)
+    stream.flush()
+
+
+def read_frame(stream: BinaryIO) -> Any:
+    head = stream.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        raise EOFError("the helper process closed its output")
+    (size,) = _LENGTH.unpack(head)
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError("the helper process closed its output mid-answer")
+    return pickle.loads(data)
+
+
+def run(setup: Callable[[Any], Callable[[Any], Any]]) -> None:
+    """In the helper: `setup(init)` gives the request handler; requests until end of input."""
+    answers = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # a stray print of a library must not land in the answers
+    sys.stdout = sys.stderr
+    requests = sys.stdin.buffer
+    handle = setup(read_frame(requests))
+    write_frame(answers, READY)
+    while True:
+        try:
+            request = read_frame(requests)
+        except EOFError:  # the hub closed our input: it is done with us
+            return
+        write_frame(answers, handle(request))

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from adapters.durable import make_durable, make_entries_durable
+from adapters.durable import write_round
 from hub.clock import utcnow
+from hub.helper_process import HelperProcess
 from hub.workspace import Workspace
 
 TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".filepart", ".done", ".crdownload")
@@ -22,6 +23,7 @@ DONE_SUFFIX = ".done"
 STABLE_AGE_SECONDS = 1.0  # stable-size mode: unchanged for this long across two scans
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_SAFE_NAME = 120  # long names are cut when they become part of a claim name
+WRITER_MIN_FILES = 64  # a smaller round is written in the hub's own process
 
 
 def display_name(name: str) -> str:
@@ -188,17 +190,24 @@ class DirectoryInbox:
 class DirectoryOutbox:
     """Writes delivery files into outbox/<partner>/: temp names first, then one durable batch.
 
-    `deliver` only writes a temp file; `flush` makes the round's files durable together (one
-    syncfs per filesystem, or overlapped per-file fsyncs where there is no syncfs), then
-    renames them into place and makes the new names durable the same way. A partner never sees a name whose
-    contents are not on disk.
+    `deliver` only stages a file; `flush` writes the round (`durable.write_round`): every temp
+    file, one syncfs per filesystem (or overlapped per-file fsyncs where there is none), the
+    renames into place, and the new names made durable the same way. A partner never sees a
+    name whose contents are not on disk. A round of many files is written by the file-writer
+    process, when there is one, so that the hub's own interpreter spends no time on it.
     """
 
-    def __init__(self, ws: Workspace) -> None:
+    def __init__(self, ws: Workspace, writer_process: bool = False) -> None:
         self.ws = ws
         self._folders: dict[str, str] = {}  # partner id -> its outbox folder, known to exist
-        self._staged: list[tuple[str, str]] = []  # (temp file, final name)
+        self._staged: list[
+            tuple[str, str, str, str, bytes]
+        ] = []  # partner, name, temp, final, body
         self._tag = ("", 0)  # (".<host>-<pid>.tmp", pid): a fork gets its own
+        self.writer = (
+            HelperProcess("adapters.durable", "setup_writer", None) if writer_process else None
+        )
+        self.writer_min_files = WRITER_MIN_FILES
 
     def _temp_suffix(self) -> str:
         # Host and pid keep two workers that deliver the same row from sharing one temp file,
@@ -216,24 +225,35 @@ class DirectoryOutbox:
             path.mkdir(parents=True, exist_ok=True)
             folder = self._folders[partner_id] = str(path)
         tmp = f"{folder}/.{file_name}{self._temp_suffix()}"
-        try:
-            with open(tmp, "wb") as f:
-                f.write(body)
-        except FileNotFoundError:  # the folder was removed under us: make it next time
-            self._folders.pop(partner_id, None)
-            raise
-        self._staged.append((tmp, f"{folder}/{file_name}"))
+        self._staged.append((partner_id, file_name, tmp, f"{folder}/{file_name}", body))
 
-    def flush(self) -> None:
+    def flush(self) -> dict[tuple[str, str], str]:
+        """Write the staged files; returns the ones that failed, by (partner id, file name)."""
+        if not self._staged:
+            return {}
+        files = [(tmp, final, body) for _, _, tmp, final, body in self._staged]
+        failed = self._write(files)  # on OSError the round stays staged for `discard`
         staged, self._staged = self._staged, []
-        if not staged:
-            return
-        make_durable([tmp for tmp, _ in staged])
-        folders = set()
-        for tmp, final in staged:
-            os.replace(tmp, final)
-            folders.add(os.path.dirname(final))
-        make_entries_durable(folders)
+        for i in failed:
+            self._folders.pop(staged[i][0], None)  # removed under us? made again next time
+        return {(staged[i][0], staged[i][1]): error for i, error in failed.items()}
+
+    def _write(self, files: list[tuple[str, str, bytes]]) -> dict[int, str]:
+        writer = self.writer
+        if writer is None or len(files) < self.writer_min_files or not writer.ready():
+            return write_round(files)
+        try:
+            result = writer.call(files)
+        except Exception as exc:  # the process died: the round is retried, a new one started
+            writer.close()
+            raise OSError(f"the file-writer process failed: {exc!r}") from exc
+        if isinstance(result, OSError):
+            raise result
+        return result
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
     def remove_stale_temps(self) -> int:
         """Delete temp files that a killed process of this host left in the outboxes."""
@@ -251,7 +271,7 @@ class DirectoryOutbox:
 
     def discard(self) -> None:
         """Forget the round's temp files after a failed flush (the rows will be retried)."""
-        for tmp, _ in self._staged:
+        for _, _, tmp, _, _ in self._staged:
             Path(tmp).unlink(missing_ok=True)
         self._staged.clear()
 

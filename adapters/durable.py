@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -90,3 +91,57 @@ def one_per_filesystem(folders: Iterable[str | Path]) -> list[str | Path]:
     for folder in folders:
         seen.setdefault(os.stat(folder).st_dev, folder)
     return list(seen.values())
+
+
+def write_round(files: Sequence[tuple[str, str, bytes]]) -> dict[int, str]:
+    """Write (temp, final, body) files durably: every temp file, one sync, the renames, one sync.
+
+    Returns what failed, by index: a folder that refuses one file is skipped for the rest of
+    the round. If the contents cannot be made durable, every temp file is removed and the
+    OSError raised: nothing of the round is known to be on disk.
+    """
+    failed: dict[int, str] = {}
+    broken: dict[str, str] = {}  # folder -> why it refused a file
+    written: list[int] = []
+    for i, (tmp, _final, body) in enumerate(files):
+        folder = os.path.dirname(tmp)
+        if folder in broken:
+            failed[i] = broken[folder]
+            continue
+        try:
+            with open(tmp, "wb") as f:
+                f.write(body)
+        except OSError as exc:
+            failed[i] = broken[folder] = str(exc)
+            continue
+        written.append(i)
+    try:
+        make_durable([files[i][0] for i in written])
+    except OSError:
+        for i in written:
+            with contextlib.suppress(OSError):
+                os.unlink(files[i][0])
+        raise
+    folders = set()
+    for i in written:
+        _tmp, final, _body = files[i]
+        try:
+            os.replace(_tmp, final)
+        except OSError as exc:
+            failed[i] = str(exc)
+            continue
+        folders.add(os.path.dirname(final))
+    make_entries_durable(folders)
+    return failed
+
+
+def setup_writer(_init: object) -> Callable[[Sequence[tuple[str, str, bytes]]], object]:
+    """The file-writer process (hub.helper_process): a round's failures, or its OSError."""
+
+    def write(files: Sequence[tuple[str, str, bytes]]) -> dict[int, str] | OSError:
+        try:
+            return write_round(files)
+        except OSError as exc:
+            return exc
+
+    return write

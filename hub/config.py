@@ -112,13 +112,23 @@ class HubSettings(_Strict):
     # recorded. None: one on a machine of two or more cores when this hub is the only
     # worker of `cebhub run`, else none (0: always check in the hub's own process).
     check_processes: int | None = Field(None, ge=0, le=16)
+    # A process that writes the outbox files of large delivery rounds. None: as above.
+    write_process: bool | None = None
 
     def checkers(self) -> int:
         if self.check_processes is not None:
             return self.check_processes
-        from hub.workers import WORKER_ENV
+        return 1 if _helpers_pay_off() else 0
 
-        return 1 if (os.cpu_count() or 1) >= 2 and WORKER_ENV not in os.environ else 0
+    def file_writer(self) -> bool:
+        return self.write_process if self.write_process is not None else _helpers_pay_off()
+
+
+def _helpers_pay_off() -> bool:
+    """Helper processes use a second core: there is one, and no other worker of ours uses it."""
+    from hub.workers import WORKER_ENV
+
+    return (os.cpu_count() or 1) >= 2 and WORKER_ENV not in os.environ
 
 
 class ConsoleSettings(_Strict):

@@ -65,7 +65,7 @@ class Hub:
         ]
         self.folder = FolderSource(ws, folder_partners)
         self.inbox = self.folder.inbox  # the directory inbox
-        self.outbox = DirectoryOutbox(ws)
+        self.outbox = DirectoryOutbox(ws, writer_process=self.settings.hub.file_writer())
         self.sinks: dict[str, Sink] = {}
         # Pull partners fetch their files over /api/feed; their rows stay pending until acked.
         self.pulled = frozenset(
@@ -249,6 +249,7 @@ class Hub:
     def close(self) -> None:
         """Drop transport connections (unacknowledged messages go back to their queue)."""
         self.checker.close()
+        self.outbox.close()
         for source in self.sources:
             source.close()
         for sink in self.transport_sinks.values():

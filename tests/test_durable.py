@@ -69,3 +69,64 @@ def test_one_folder_is_kept_per_filesystem(tmp_path):
     assert durable.one_per_filesystem([a, b, a]) == [a]
     if os.path.isdir("/proc/self") and os.stat("/proc").st_dev != os.stat(tmp_path).st_dev:
         assert len(durable.one_per_filesystem([a, durable.Path("/proc")])) == 2
+
+
+def _writer_outbox(ws: Workspace) -> DirectoryOutbox:
+    outbox = DirectoryOutbox(ws, writer_process=True)
+    outbox.writer_min_files = 1
+    assert outbox.writer is not None and outbox.writer.ready(timeout=60)
+    return outbox
+
+
+def test_a_large_round_is_written_by_the_file_writer_process(ws, monkeypatch):
+    outbox = _writer_outbox(ws)
+    here = []
+    monkeypatch.setattr("adapters.directory.write_round", lambda files: here.append(files))
+    try:
+        for i in range(30):
+            outbox.deliver("customs", f"CEB311Message_{i:03d}.xml", f"<m n='{i}'/>".encode())
+        assert outbox.flush() == {}
+    finally:
+        outbox.close()
+    assert here == []  # not one file written by the hub's own process
+    found = sorted(p.name for p in (ws.outbox / "customs").iterdir())
+    assert found == [f"CEB311Message_{i:03d}.xml" for i in range(30)]  # no temp file left
+    assert (ws.outbox / "customs" / "CEB311Message_007.xml").read_bytes() == b"<m n='7'/>"
+
+
+@pytest.mark.parametrize("in_process", [True, False])
+def test_a_folder_gone_mid_round_fails_only_its_own_files(ws, in_process):
+    outbox = DirectoryOutbox(ws) if in_process else _writer_outbox(ws)
+    try:
+        outbox.deliver("customs", "CEB311Message_a.xml", b"<a/>")
+        outbox.deliver("platform", "CEB312Message_b.xml", b"<b/>")
+        outbox.deliver("customs", "CEB311Message_c.xml", b"<c/>")
+        (ws.outbox / "customs").rmdir()  # ops moved the folder away between rows and flush
+        refused = outbox.flush()
+        assert set(refused) == {
+            ("customs", "CEB311Message_a.xml"),
+            ("customs", "CEB311Message_c.xml"),
+        }
+        assert [p.name for p in (ws.outbox / "platform").iterdir()] == ["CEB312Message_b.xml"]
+        outbox.deliver("customs", "CEB311Message_a.xml", b"<a/>")  # the retry makes it again
+        assert outbox.flush() == {}
+        assert (ws.outbox / "customs" / "CEB311Message_a.xml").read_bytes() == b"<a/>"
+    finally:
+        outbox.close()
+
+
+def test_a_file_writer_that_dies_fails_the_round_which_is_retried_by_a_new_one(ws):
+    outbox = _writer_outbox(ws)
+    try:
+        outbox.deliver("customs", "CEB311Message_a.xml", b"<a/>")
+        outbox.writer.kill()
+        with pytest.raises(OSError, match="file-writer process failed"):
+            outbox.flush()
+        outbox.discard()  # as the delivery round does after a failed flush
+        assert not list(ws.outbox.rglob("*.xml")) and not list(ws.outbox.rglob(".*.tmp"))
+        outbox.deliver("customs", "CEB311Message_a.xml", b"<a/>")
+        assert outbox.writer.ready(timeout=60)  # a new process
+        assert outbox.flush() == {}
+        assert (ws.outbox / "customs" / "CEB311Message_a.xml").read_bytes() == b"<a/>"
+    finally:
+        outbox.close()

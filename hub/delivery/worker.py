@@ -29,8 +29,9 @@ class Sink(Protocol):
 
     def deliver(self, partner_id: str, file_name: str, body: bytes) -> None: ...
 
-    def flush(self) -> None:
-        """Make the round's writes durable (one fsync per folder, not per file)."""
+    def flush(self) -> dict[tuple[str, str], str] | None:
+        """Make the round's writes durable (one sync, not one per file); a sink that writes
+        only now returns the (partner id, file name) it could not write, with the reason."""
 
 
 class TransportError(Exception):
@@ -120,7 +121,7 @@ def _attempt(
         if not taken:
             continue
         try:
-            sink.flush()
+            refused = sink.flush() or {}  # a sink that writes at flush: what it could not
         except (OSError, TransportError) as exc:
             # Nothing of this round is known to be durable there: all of it is tried again.
             log.warning("delivery round failed to flush: %s", exc)
@@ -129,7 +130,13 @@ def _attempt(
                 discard()
             failed.extend((row.id, row.attempts, str(exc), True) for row in taken)
             continue
-        done.extend(row.id for row in taken)
+        for row in taken:
+            error = refused.get((row.partner_id, row.file_name))
+            if error is None:
+                done.append(row.id)
+            else:
+                log.warning("delivery %s to %s failed: %s", row.file_name, row.partner_id, error)
+                failed.append((row.id, row.attempts, error, True))
     crash_point("after-delivery-write")
     return done, failed
 

@@ -132,10 +132,23 @@ def _drop_schema(url: str, schema: str) -> None:
 # ---------------------------------------------------------------- running the hub
 
 
-def _run_in_process(ws: Workspace, profile: Path | None) -> tuple[float, float, int]:
-    """(start, end, peak RSS in KiB) of `Hub(ws).run_once()` in this process."""
+def _cpu_seconds(*usages: resource.struct_rusage) -> float:
+    return sum(u.ru_utime + u.ru_stime for u in usages)
+
+
+def _hub_cpu_now() -> float:
+    """This process's CPU time and that of its children that have ended (the helpers)."""
+    return _cpu_seconds(
+        resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    )
+
+
+def _run_in_process(ws: Workspace, profile: Path | None) -> tuple[float, float, int, float]:
+    """(start, end, peak RSS in KiB, CPU seconds) of `Hub(ws).run_once()` in this process,
+    the CPU time including its checker and file-writer processes."""
     from hub.runner import Hub
 
+    cpu = _hub_cpu_now()
     hub = Hub(ws)
     profiler = cProfile.Profile() if profile else None
     start = time.time()
@@ -146,24 +159,27 @@ def _run_in_process(ws: Workspace, profile: Path | None) -> tuple[float, float, 
         profiler.disable()
         profiler.dump_stats(str(profile))
     end = time.time()
-    return start, end, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return start, end, peak, _hub_cpu_now() - cpu
 
 
-def _run_workers(ws: Workspace, workers: int) -> tuple[float, float, int]:
-    """(start, end, largest worker peak RSS in KiB) of N `cebhub run --once` processes."""
+def _run_workers(ws: Workspace, workers: int) -> tuple[float, float, int, float]:
+    """(start, end, largest worker peak RSS in KiB, CPU seconds of all) of N `cebhub run
+    --once` processes."""
     args = [sys.executable, "-c", WORKER_CODE, "-w", str(ws.root), "run", "--once"]
     start = time.time()
     procs = [subprocess.Popen(args) for _ in range(workers)]
-    peak, failed = 0, []
+    peak, cpu, failed = 0, 0.0, []
     for proc in procs:
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         peak = max(peak, usage.ru_maxrss)
+        cpu += _cpu_seconds(usage)
         if proc.returncode:
             failed.append(proc.returncode)
     if failed:
         raise RuntimeError(f"worker exit codes {failed}")
-    return start, time.time(), peak
+    return start, time.time(), peak, cpu
 
 
 STAGING = "bench-staging"  # where a paced run's files wait to be dropped, beside the inbox
@@ -183,10 +199,11 @@ def _answered_count(ws: Workspace) -> int:
 
 def _run_paced(
     ws: Workspace, staged: list[Dropped], rate: float, notes: list[str]
-) -> tuple[float, float, int, list[Dropped]]:
-    """(start, end, peak RSS in KiB, files as dropped) of a real `cebhub run` (forever,
-    console off) while the staged files are dropped at `rate` a second; stopped with SIGTERM
-    once every file is answered."""
+) -> tuple[float, float, int, float, list[Dropped]]:
+    """(start, end, peak RSS in KiB, CPU seconds, files as dropped) of a real `cebhub run`
+    (forever, console off) while the staged files are dropped at `rate` a second; stopped
+    with SIGTERM once every file is answered. The CPU time is the whole run's, start-up and
+    idle waits included."""
     doc = config.read_document(ws)
     doc.setdefault("console", {})["enabled"] = False
     config.write_document(ws, doc)
@@ -211,7 +228,7 @@ def _run_paced(
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         notes.append(f"cebhub run exited with {proc.returncode} on SIGTERM")
-    return start, end, usage.ru_maxrss, dropped
+    return start, end, usage.ru_maxrss, _cpu_seconds(usage), dropped
 
 
 def _answers(ws: Workspace) -> tuple[dict[str, float], dict[str, int], float | None]:
@@ -276,12 +293,12 @@ def run_bench(options: BenchOptions, notes: list[str]) -> dict:
         generated = time.time() - t0
         if options.rate:
             dispose_all()  # the hub is another process; ours reads only at the end
-            start, end, peak_kib, dropped = _run_paced(ws, dropped, options.rate, notes)
+            start, end, peak_kib, cpu, dropped = _run_paced(ws, dropped, options.rate, notes)
         elif workers > 1:
             dispose_all()  # no pooled connection of ours crosses into the run
-            start, end, peak_kib = _run_workers(ws, workers)
+            start, end, peak_kib, cpu = _run_workers(ws, workers)
         else:
-            start, end, peak_kib = _run_in_process(ws, options.profile)
+            start, end, peak_kib, cpu = _run_in_process(ws, options.profile)
         answered, states, first_claim = _answers(ws)
         if workers > 1 and first_claim is not None:
             start = max(start, min(first_claim, end))  # process start-up is not hub work
@@ -317,6 +334,9 @@ def run_bench(options: BenchOptions, notes: list[str]) -> dict:
                 f"p{q}": round(percentile(latencies, q) * 1000, 1) for q in (50, 95, 99)
             },
             "peak_rss_mb": round(peak_kib / 1024, 1),
+            # user + system time of the hub's processes (threads, checker, file writer) per
+            # message answered: steadier than the rate where the disk's costs swing
+            "cpu_us_per_message": round(cpu / max(1, len(answered)) * 1e6),
             "floor": {
                 "messages": floor.messages,
                 "messages_per_second": round(floor.per_second, 1),

@@ -23,6 +23,7 @@ def _text(r: dict) -> str:
         f"({r['hub_seconds']:.2f} s drop to last receipt)",
         f"  latency         p50 {lat['p50']:.0f} ms  p95 {lat['p95']:.0f} ms  p99 {lat['p99']:.0f} ms",
         f"  peak RSS        {r['peak_rss_mb']:.0f} MB",
+        f"  hub CPU         {r['cpu_us_per_message']} µs/message (all its processes)",
         f"  floor           {floor['messages_per_second']:.0f} msg/s  (µs/message: {stages})",
         f"  hub / floor     {r['ratio']}",
         f"  machine         {m['nproc']} × {m['cpu']}, {m['memory_gb']} GB, Python {m['python']}, "

@@ -44,6 +44,7 @@ class BenchOptions:
     rate: float | None = None  # files a second dropped while `cebhub run` works; None: all first
     batch_size: int | None = None  # messages per transaction; None: the hub's default
     check_processes: int | None = None  # [hub] check_processes; None: the hub's default
+    write_process: bool | None = None  # [hub] write_process; None: the hub's default
 
 
 def machine() -> dict:
@@ -285,7 +286,9 @@ def run_bench(options: BenchOptions, notes: list[str]) -> dict:
         schema, url = _scratch_schema(url)
     try:
         before = machine()
-        ws = prepare_workspace(root / "ws", url, options.batch_size, options.check_processes)
+        ws = prepare_workspace(
+            root / "ws", url, options.batch_size, options.check_processes, options.write_process
+        )
         before["file_create_us"] = file_create_cost(ws.outbox)
         t0 = time.time()
         into = STAGING if options.rate else "inbox"
@@ -325,6 +328,9 @@ def run_bench(options: BenchOptions, notes: list[str]) -> dict:
             # workers of `cebhub run --workers N` check in their own process by default
             "check_processes": (
                 settings.hub.checkers() if workers == 1 else settings.hub.check_processes or 0
+            ),
+            "write_process": (
+                settings.hub.file_writer() if workers == 1 else bool(settings.hub.write_process)
             ),
             "generate_seconds": round(generated, 2),
             "hub_seconds": round(seconds, 3),

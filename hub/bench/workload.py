@@ -80,6 +80,7 @@ def prepare_workspace(
     database_url: str | None = None,
     batch_size: int | None = None,
     check_processes: int | None = None,
+    write_process: bool | None = None,
 ) -> Workspace:
     """A fresh workspace with the four senders (new certificates), customs and inspection."""
     from hub import config
@@ -88,7 +89,7 @@ def prepare_workspace(
     ws = Workspace(root)
     init_workspace(ws)
     hub = {"database_url": database_url, "batch_size": batch_size}
-    hub["check_processes"] = check_processes
+    hub.update(check_processes=check_processes, write_process=write_process)
     if any(v is not None for v in hub.values()):
         doc = config.read_document(ws)
         for key, value in hub.items():

@@ -16,7 +16,8 @@ def _text(r: dict) -> str:
     lines = [
         f"cebhub bench: {r['messages']} messages ({', '.join(r['mix'])}), "
         f"{r['database']}, {r['workers']} worker(s), batch {r['batch_size']}, "
-        f"{r['check_processes']} checker process(es)"
+        f"{r['check_processes']} checker process(es), "
+        f"{'a' if r['write_process'] else 'no'} file-writer process"
         + (f", dropped at {r['rate']:g}/s into `cebhub run`" if r.get("rate") else ""),
         f"  answered        {r['answered']} of {r['messages']}  states {r['states']}",
         f"  end to end      {r['messages_per_second']:.0f} msg/s  "
@@ -56,7 +57,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         keep=Path(args.keep) if args.keep else None,
         rate=args.rate,
         batch_size=args.batch_size,
-        check_processes=args.check_processes,
+        check_processes=0 if args.no_helpers else args.check_processes,
+        write_process=False if args.no_helpers else None,
     )
     try:
         result = run_bench(options, notes=[])
@@ -97,6 +99,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--check-processes", type=int, choices=range(0, 17), metavar="N",
         help="checker processes ([hub] check_processes; default: the hub's, 1 on 2+ cores)",
+    )  # fmt: skip
+    p.add_argument(
+        "--no-helpers", action="store_true",
+        help="no checker and no file-writer process: the hub's own process does everything",
     )  # fmt: skip
     p.add_argument("--profile", metavar="FILE", help="write a cProfile (pstats) of the hub part")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")

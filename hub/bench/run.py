@@ -26,6 +26,7 @@ from hub.bench.floor import measure_floor
 from hub.bench.workload import Dropped, drop_paced, generate, message_mix, prepare_workspace
 from hub.store.db import dispose_all, engine_for
 from hub.store.tables import deliveries, messages
+from hub.workers import WORKER_ENV
 from hub.workspace import Workspace
 
 WORKER_CODE = "import sys; from hub.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -169,7 +170,8 @@ def _run_workers(ws: Workspace, workers: int) -> tuple[float, float, int, float]
     --once` processes."""
     args = [sys.executable, "-c", WORKER_CODE, "-w", str(ws.root), "run", "--once"]
     start = time.time()
-    procs = [subprocess.Popen(args) for _ in range(workers)]
+    # As `cebhub run --workers N` starts them: numbered, so that no worker starts helpers
+    procs = [subprocess.Popen(args, env={**os.environ, WORKER_ENV: str(i)}) for i in range(workers)]
     peak, cpu, failed = 0, 0.0, []
     for proc in procs:
         _, status, usage = os.wait4(proc.pid, 0)

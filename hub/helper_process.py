@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -103,7 +104,13 @@ def read_frame(stream: BinaryIO) -> Any:
 
 
 def run(setup: Callable[[Any], Callable[[Any], Any]]) -> None:
-    """In the helper: `setup(init)` gives the request handler; requests until end of input."""
+    """In the helper: `setup(init)` gives the request handler; requests until end of input.
+
+    SIGINT and SIGTERM are the hub's to handle (a terminal's Ctrl-C and systemd's stop reach
+    the whole group): the helper ends when the hub closes its input, or dies with it.
+    """
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a stray print of a library must not land in the answers
     sys.stdout = sys.stderr

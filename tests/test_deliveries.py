@@ -259,3 +259,31 @@ def test_archive_retention_of_zero_keeps_everything(tmp_path, days):
     folder.mkdir(parents=True)
     assert scheduler.prune_archive(tmp_path / "archive", days) == 0
     assert folder.exists()
+
+
+def test_delivered_at_is_when_the_files_were_durable_not_when_the_write_lock_came(hub_ws, keys):
+    """The deliverer may wait for the database's write lock to record a round; a partner could
+    read the files before that, and `delivered_at` says when."""
+    drop_orders(hub_ws, keys, 1)
+    hub = Hub(hub_ws)
+    hub.process_claims(hub.inbox.claim(10))  # recorded; nothing delivered yet
+    engine = engine_for(config.load(hub_ws), hub_ws)
+    holder = engine.connect()
+    holder.begin()  # BEGIN IMMEDIATE: another writer holds the lock
+    released = []
+
+    def release_later() -> None:
+        time.sleep(1.0)
+        released.append(utcnow())
+        holder.commit()
+
+    threading.Thread(target=release_later).start()
+    try:
+        assert hub.deliver() == 4  # receipts 2 and 120, copies to customs and inspection
+    finally:
+        holder.close()
+        hub.close()
+    [release] = released
+    delivered = [r.delivered_at for r in rows(hub_ws)]  # naive UTC, as SQLite keeps it
+    assert delivered and all(w is not None and w < release.replace(tzinfo=None) for w in delivered)
+    assert len(files(hub_ws.outbox_of("platform"))) == 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import Connection, Engine, update
@@ -79,15 +79,17 @@ def deliver_due(
         with engine.begin() as conn:
             rows = _due(conn, skip)
             if rows:
-                _record(conn, *_attempt(rows, sinks, default), policy)
+                done, failed = _attempt(rows, sinks, default)
+                _record(conn, done, failed, policy, utcnow())
             return len(rows)
     with reading(engine) as conn:  # the write lock only to record the outcome
         rows = _due(conn, skip)
     if not rows:
         return 0
     done, failed = _attempt(rows, sinks, default)
+    written_at = utcnow()  # the files are durable now; the write lock may take a while
     with engine.begin() as conn:
-        _record(conn, done, failed, policy)
+        _record(conn, done, failed, policy, written_at)
     return len(rows)
 
 
@@ -146,8 +148,9 @@ def _record(
     done: list[int],
     failed: list[tuple[int, int, str, bool]],
     policy: DeliverySettings,
+    now: datetime,
 ) -> None:
-    now = utcnow()
+    """The round's outcome; `now` is when it ended, which is when its files were delivered."""
     metrics.delivery("delivered", len(done))
     if done:
         conn.execute(

@@ -109,8 +109,11 @@ def test_hub_killed_between_consume_and_ack_no_second_effect(mq_ws, keys, broker
     killed = _cebhub(mq_ws, "run", "--once", crash="after-commit")
     assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
     dispose_all()
-    assert counts(mq_ws)["accepted"] == 20  # committed ...
-    assert broker.count(q.inbound) == 20  # ... but never acknowledged: all back in the queue
+    # The first batch is what the broker had pushed by the first fetch: usually all 20, fewer
+    # on a loaded machine. Whatever it was, it committed ...
+    first_batch = counts(mq_ws)["accepted"]
+    assert 1 <= first_batch <= 20
+    assert broker.count(q.inbound) == 20  # ... but was never acknowledged: all back in the queue
     done = _cebhub(mq_ws, "run", "--once")
     assert done.returncode == 0, done.stderr.decode()[-2000:]
 

@@ -8,8 +8,10 @@ python benchmarks/stage_times.py [MESSAGES] [BATCH_SIZE]
 
 import collections
 import functools
+import os
 import sys
 import time
+from pathlib import Path
 
 import adapters.directory as directory
 from hub import pipeline, runner
@@ -61,7 +63,9 @@ def main() -> None:
 
     runner.Hub.run_once = main_thread
     Deliverer._pass = deliverer_thread
-    result = run_bench(BenchOptions(messages=n, batch_size=batch), [])
+    keep = os.environ.get("STAGE_TIMES_KEEP")  # a new folder: no deletion after the run
+    options = BenchOptions(messages=n, batch_size=batch, keep=Path(keep) if keep else None)
+    result = run_bench(options, [])
     print(
         f"{result['messages_per_second']} msg/s, hub {result['hub_seconds']} s, "
         f"file create {result['machine']['file_create_us']} µs"

@@ -12,15 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from hub import metrics
 from hub.errors import HubError, MessageRejected
-from hub.handlers import HANDLERS
 from hub.helper_process import HelperProcess
 from hub.messages import records as rec
-from hub.messages.types import by_root
+from hub.messages.types import HANDLED, by_root
 
 if TYPE_CHECKING:
+    from hub.checks import Inbound
     from hub.config import Settings
     from hub.envelope import DxpInfo
-    from hub.pipeline import Inbound
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +55,9 @@ class Checked:
             except Exception:  # a message too broken to read is answered without them
                 records = subscriptions = None
         msg_type = item.msg_type
-        handler = HANDLERS.get(msg_type.root) if msg_type is not None else None
         return cls(
             type_name=msg_type.root if msg_type is not None else None,
-            handled=handler is not None and handler.msg_type is msg_type,
+            handled=msg_type is not None and HANDLED.get(msg_type.root) is msg_type,
             guid=item.guid,
             signed_by=item.signed_by,
             envelope=item.envelope,
@@ -74,10 +72,8 @@ class Checked:
     def apply_to(self, item: Inbound) -> None:
         """Give `item` what the check found, as if it had been checked in this process."""
         if self.type_name is not None:
-            handler = HANDLERS.get(self.type_name)
-            item.msg_type = (
-                handler.msg_type if self.handled and handler else by_root(self.type_name)
-            )
+            handled = HANDLED.get(self.type_name) if self.handled else None
+            item.msg_type = handled or by_root(self.type_name)
         item.guid = self.guid
         item.signed_by = self.signed_by
         item.envelope = self.envelope
@@ -153,7 +149,7 @@ class Checker:
 
 def setup(init: tuple[str, Settings]) -> Callable[[list], list[Checked]]:
     """The checker process's work: the workspace and settings, then one batch after another."""
-    from hub.runner import build_stages
+    from hub.checks import build_stages
     from hub.workspace import Workspace
 
     ws_root, settings = init
@@ -164,7 +160,7 @@ def setup(init: tuple[str, Settings]) -> Callable[[list], list[Checked]]:
 def check_batch(
     work: list[tuple[str, str, bytes, Any]], settings: Settings, stages
 ) -> list[Checked]:
-    from hub.pipeline import Inbound, check
+    from hub.checks import Inbound, check
 
     new_batch = getattr(stages.verify, "new_batch", None)
     if new_batch is not None:

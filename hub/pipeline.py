@@ -1,105 +1,38 @@
-"""The inbound pipeline: parse, unwrap, identify, verify, validate, then apply in one transaction."""
+"""The inbound pipeline: a batch's checks (hub.checks), then everything it causes in one transaction."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from lxml import etree
 from sqlalchemy import Connection, Engine, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from hub import codes, xmlsafe
+from hub.checks import DECIDING_ROLES, Inbound, Stages, Validator, Verifier, check
 from hub.clearance.waits import on_documents
 from hub.clock import utcnow
-from hub.config import Partner, Role, Settings, SignaturePolicy
-from hub.constants import CEB_NS, MAX_RECORDS_PER_MESSAGE, SCHEMA_SET_ID
-from hub.envelope import DxpInfo, is_envelope, read_envelope
-from hub.errors import (
-    EnvelopeError,
-    FormatError,
-    HubError,
-    MessageRejected,
-    NotPermitted,
-    RecordRejected,
-)
+from hub.config import Settings
+from hub.constants import MAX_RECORDS_PER_MESSAGE, SCHEMA_SET_ID
+from hub.errors import HubError, MessageRejected, RecordRejected
 from hub.faults import crash_point
 from hub.handlers import HANDLERS, ApplyContext, RecordOutcome
-from hub.logsetup import clear_context, set_context, update_context
+from hub.logsetup import clear_context, set_context
 from hub.messages import records as rec
 from hub.messages.receipts import Receipt, ReceiptEntry, build_format_receipt, build_receipt
-from hub.messages.types import Kind, MessageType, by_root
 from hub.metrics import count_messages, stage
 from hub.routing import Router
 from hub.store.prepared import Prepared, savepoint
 from hub.store.states import MessageState
 from hub.store.tables import messages, receipts
 
+# The checks live in hub.checks (the checker process imports them without the database);
+# these names are the pipeline's public face as before.
+__all__ = ["DECIDING_ROLES", "Disposition", "Inbound", "Processor", "Stages", "Validator",
+           "Verifier", "check"]  # fmt: skip
+
 log = logging.getLogger(__name__)
-
-DECIDING_ROLES = (Role.CUSTOMS, Role.INSPECTION)  # partners whose CEB622 carries a decision
-
-
-@dataclass
-class Inbound:
-    """One file from a partner on its way through the pipeline."""
-
-    partner: Partner
-    claim: str  # unique name of the claim; a restart recognises it
-    file_name: str  # as the partner named it
-    data: bytes
-    received_at: datetime
-    sha256: str = ""
-    size: int = -1  # of the file, when it was not read
-    root: etree._Element | None = None  # the CEB message that is verified and processed
-    body: bytes | None = None  # its bytes, exactly as received (inside the envelope if any)
-    envelope: DxpInfo | None = None
-    envelope_root: etree._Element | None = None  # the DxpMsg, when the message came in one
-    msg_type: MessageType | None = None
-    guid: str | None = None
-    signed_by: str | None = None
-    error: HubError | None = None
-    records: list[rec.Record] | None = None  # extracted once, by the permission stage
-    subscribed: list[rec.Subscription] | None = None  # its BaseSubscribe entries, read once
-
-    def extracted(self) -> list[rec.Record]:
-        """The message's records, extracted on first use and kept."""
-        if self.records is None:
-            assert self.root is not None and self.msg_type is not None
-            self.records = rec.extract(self.root, self.msg_type)
-        return self.records
-
-    def subscriptions(self) -> list[rec.Subscription]:
-        """The message's `BaseSubscribe` entries, read on first use and kept."""
-        if self.subscribed is None:
-            assert self.root is not None
-            self.subscribed = rec.subscriptions_of(self.root)
-        return self.subscribed
-
-    @property
-    def readable(self) -> bool:
-        """Whether the message was read far enough to have records (here or by the checker)."""
-        return self.msg_type is not None and (self.root is not None or self.records is not None)
-
-    def __post_init__(self) -> None:
-        if not self.sha256:
-            self.sha256 = hashlib.sha256(self.data).hexdigest()
-        if self.size < 0:
-            self.size = len(self.data)
-
-    @property
-    def type_name(self) -> str:
-        return self.msg_type.root if self.msg_type else "Unknown"
-
-    @property
-    def cop_msg_id(self) -> str:
-        """What the partner knows this message by, for CEB900's oriCopMsgId."""
-        if self.envelope and self.envelope.cop_msg_id:
-            return self.envelope.cop_msg_id
-        return self.guid or self.file_name
 
 
 @dataclass
@@ -113,130 +46,6 @@ class Disposition:
     @property
     def quarantine(self) -> bool:
         return self.state == MessageState.REJECTED
-
-
-Verifier = Callable[[Inbound], None]  # raises MessageRejected / FormatError; sets signed_by
-Validator = Callable[[etree._Element], None]  # raises SchemaError
-
-
-@dataclass
-class Stages:
-    """The pluggable checks: schema validation and signature verification."""
-
-    validate: Validator
-    validate_envelope: Validator
-    verify: Verifier | None = None
-    extra: list[Callable[[Inbound], None]] = field(default_factory=list)
-
-
-# ---------------------------------------------------------------- stages before the transaction
-
-
-def parse_stage(item: Inbound, settings: Settings) -> None:
-    item.root = xmlsafe.parse(
-        item.data, max_bytes=settings.hub.max_message_bytes, max_depth=settings.hub.max_depth
-    )
-    item.body = item.data
-
-
-def unwrap_stage(item: Inbound, settings: Settings, stages: Stages) -> None:
-    assert item.root is not None
-    if not is_envelope(item.root):
-        return
-    stages.validate_envelope(item.root)
-    info, payload = read_envelope(item.root)
-    item.envelope, item.envelope_root = info, item.root
-    expected = item.partner.dxp_id
-    if expected and info.sender_id != expected:
-        raise EnvelopeError(
-            f"SenderId {info.sender_id!r} is not partner {item.partner.id}'s DXP id {expected!r}",
-            return_status=codes.ADDRESS_MISMATCH,
-            path="DxpMsg/TransInfo/SenderId",
-        )
-    if settings.hub.dxp_id not in info.receiver_ids:
-        raise EnvelopeError(
-            f"ReceiverId {', '.join(info.receiver_ids)!r} does not name this hub ({settings.hub.dxp_id})",
-            return_status=codes.RECEIVER_UNKNOWN,
-            path="DxpMsg/TransInfo/ReceiverIds",
-        )
-    item.root = xmlsafe.parse(
-        payload, max_bytes=settings.hub.max_message_bytes, max_depth=settings.hub.max_depth
-    )
-    item.body = payload
-
-
-def identify_stage(item: Inbound) -> None:
-    assert item.root is not None
-    tag = item.root.tag if isinstance(item.root.tag, str) else ""
-    ns, _, name = tag.rpartition("}")
-    if ns.lstrip("{") != CEB_NS:
-        raise FormatError(f"root element {name or tag!r} is not in the CEB namespace {CEB_NS}")
-    msg_type = by_root(name)
-    if msg_type is None:
-        raise FormatError(f"{name!r} is not a CEB import message")
-    item.guid = item.root.get("guid")
-    # Besides declarations, customs and inspection send decisions: a CEB622 naming a list.
-    deciding = msg_type.kind == Kind.RECEIPT and item.partner.role in DECIDING_ROLES
-    if not (msg_type.kind == Kind.DECLARATION or deciding) or msg_type.root not in HANDLERS:
-        item.msg_type = msg_type
-        raise FormatError(f"{name} is not a message the hub accepts from partners")
-    item.msg_type = HANDLERS[msg_type.root].msg_type
-
-
-def permission_stage(item: Inbound) -> None:
-    """The declarant of every record, and the transmitter, must be the sending partner."""
-    assert item.root is not None and item.msg_type is not None
-    allowed = set(item.partner.codes)
-    transfer = rec.transfer_of(item.root)
-    if transfer is not None and transfer.cop_code not in allowed:
-        raise NotPermitted(
-            item.msg_type,
-            f"BaseTransfer copCode {transfer.cop_code!r} is not a code of partner {item.partner.id}",
-        )
-    fields = item.msg_type.declarant
-    if not fields:
-        return
-    for record in item.extracted():
-        if not any(record.get(f) in allowed for f in fields):
-            names = " / ".join(f"{f} {record.get(f)!r}" for f in fields)
-            raise NotPermitted(
-                item.msg_type,
-                f"record {record.index}: {names} is not a code of partner {item.partner.id}",
-            )
-
-
-def count_stage(item: Inbound) -> None:
-    """Over the type's record limit, every record gets the type's too-many code.
-
-    Runs before the XSD, whose maxOccurs would otherwise turn this into a bare CEB900.
-    """
-    assert item.root is not None and item.msg_type is not None
-    count = rec.count_records(item.root, item.msg_type)
-    if count > item.msg_type.max_records:
-        raise MessageRejected(
-            item.msg_type.codes.too_many,
-            f"{count} {item.msg_type.record} records in one message; at most {item.msg_type.max_records}",
-        )
-
-
-def check(item: Inbound, settings: Settings, stages: Stages) -> None:
-    """Every check that needs no database; raises the error that chooses the receipt."""
-    with stage("parse"):  # timed for /metrics; also names the stage in the log context
-        parse_stage(item, settings)
-        unwrap_stage(item, settings, stages)
-        identify_stage(item)
-    update_context(guid=item.guid)
-    policy = item.partner.signature_policy(item.type_name)
-    if stages.verify is not None and policy != SignaturePolicy.OFF:
-        with stage("verify"):
-            stages.verify(item)
-    assert item.root is not None
-    with stage("validate"):
-        count_stage(item)
-        stages.validate(item.root)
-        permission_stage(item)
-        for extra in stages.extra:
-            extra(item)
 
 
 # ---------------------------------------------------------------- the transaction

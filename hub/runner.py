@@ -13,13 +13,14 @@ from adapters.base import FolderSource, QueueSource, Source, sink_status, write_
 from adapters.directory import DirectoryOutbox
 from hub import config
 from hub.checker import Checker
+from hub.checks import build_stages
 from hub.clearance.sweep import sweep
 from hub.config import Settings
 from hub.delivery.background import Deliverer
 from hub.delivery.worker import Sink, deliver_due
 from hub.errors import OversizeError
 from hub.faults import crash_point
-from hub.pipeline import Disposition, Inbound, Processor, Stages
+from hub.pipeline import Disposition, Inbound, Processor
 from hub.routing import Router
 from hub.scheduler import DELIVERY_JOB, Scheduler, prune_archive
 from hub.store.db import engine_for
@@ -31,16 +32,6 @@ from hub.workspace import Workspace
 log = logging.getLogger(__name__)
 
 ONCE_QUEUE_WAIT = 0.5  # `run --once`: seconds a queue may take to send its first message
-
-
-def build_stages(ws: Workspace, settings: Settings) -> Stages:
-    from hub import schemas, trust
-
-    return Stages(
-        validate=schemas.validate,
-        validate_envelope=schemas.validate_envelope,
-        verify=trust.Verifier(ws, settings),
-    )
 
 
 def envelope_signer(ws: Workspace):

@@ -219,3 +219,25 @@ def test_no_checker_process_for_small_batches_or_when_turned_off(hub_ws):
         assert not hub.checker.available(1000) and not hub.checker._process.started
     finally:
         hub.close()
+
+
+def test_the_checks_accept_exactly_the_types_that_have_a_handler():
+    """hub.checks decides what is accepted without importing the handlers (the checker
+    process has no database modules); the two lists must not drift apart."""
+    from hub.handlers import HANDLERS
+    from hub.messages.types import HANDLED
+
+    assert set(HANDLED) == set(HANDLERS)
+    assert all(HANDLERS[root].msg_type is msg_type for root, msg_type in HANDLED.items())
+
+
+def test_the_checker_process_imports_no_database_module():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from hub.checker import setup; from hub.checks import build_stages; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'psycopg')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

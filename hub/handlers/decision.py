@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from hub.clearance import manual
 from hub.clearance.lifecycle import DECIDING_ROLES, Desk, find
 from hub.clearance.states import DECISION_BY_STATUS
@@ -11,18 +9,7 @@ from hub.codes import LIST_INVALID
 from hub.errors import RecordRejected
 from hub.handlers.base import ApplyContext, RecordOutcome
 from hub.messages.records import Record
-from hub.messages.types import LIST, SignaturePolicy, by_root
-
-# The receipt type as a message customs sends us: answered, if refused, by a CEB622 back.
-DECISION = replace(
-    by_root("CEB622Message"),
-    receipt="CEB622Message",
-    receipt_entity="InventoryReturn",
-    receipt_keys=LIST.receipt_keys,
-    signature=SignaturePolicy.NONE,
-    codes=LIST.codes,
-    table="lists",
-)
+from hub.messages.types import DECISION
 
 
 class DecisionHandler:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from hub import codes
@@ -303,6 +303,20 @@ FORMAT_RECEIPT = MessageType(
 DECLARATIONS = (ORDER, PAYMENT, WAYBILL, WAYBILL_STATUS, LIST, CANCEL, REFUND, ENTRY)
 ALL_TYPES = (*DECLARATIONS, *RECEIPTS, TAX_BILL, TAX_STATUS, FORMAT_RECEIPT)
 BY_ROOT: dict[str, MessageType] = {t.root: t for t in ALL_TYPES}
+
+# The receipt type as a message customs sends us: answered, if refused, by a CEB622 back.
+DECISION = replace(
+    BY_ROOT["CEB622Message"],
+    receipt="CEB622Message",
+    receipt_entity="InventoryReturn",
+    receipt_keys=LIST.receipt_keys,
+    signature=SignaturePolicy.NONE,
+    codes=LIST.codes,
+    table="lists",
+)
+# What the hub accepts from partners, by root: every declaration, and decisions (which the
+# checks take from customs and inspection only). hub.handlers has a handler for each.
+HANDLED: dict[str, MessageType] = {t.root: t for t in (*DECLARATIONS, DECISION)}
 
 
 def by_root(root: str) -> MessageType | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import pickle
 import select
@@ -9,15 +11,19 @@ import signal
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
 READY = "ready"
+RETRY_SECONDS = 60.0  # a helper that failed to start is tried again after this long
 _LENGTH = struct.Struct("<Q")
+
+log = logging.getLogger(__name__)
 
 
 class HelperProcess:
-    """A child `python` that runs `serve(<module>.<setup>)`: set up once, then answer requests.
+    """A child `python` that runs `run(<module>.<setup>)`: set up once, then answer requests.
 
     Not a fork of the hub (which has threads) nor a re-import of its `__main__`; it gets this
     process's import path. It ends when its input is closed, so it never outlives the hub.
@@ -28,6 +34,7 @@ class HelperProcess:
         self._init = init
         self._child: subprocess.Popen | None = None
         self._ready = False
+        self._retry_at = 0.0  # after a failed start: not before this (time.monotonic())
 
     @property
     def started(self) -> bool:
@@ -44,15 +51,28 @@ class HelperProcess:
             env=env,
             close_fds=True,
         )
-        self.send(self._init)
+        with contextlib.suppress(OSError):  # gone already: `ready` finds out and says so
+            self.send(self._init)
 
     def ready(self, timeout: float = 0) -> bool:
-        """Started (now, if it was not) and set up; waits up to `timeout` seconds."""
-        self.start()
-        if not self._ready:
+        """Started (now, if it was not) and set up; waits up to `timeout` seconds.
+
+        A helper that fails to start is not a failure of the hub, which then does the work
+        itself: it is logged, and not started again for `RETRY_SECONDS`.
+        """
+        if self._child is None and time.monotonic() < self._retry_at:
+            return False
+        if self._ready:
+            return True
+        try:
+            self.start()
             assert self._child is not None and self._child.stdout is not None
             answered = bool(select.select([self._child.stdout], [], [], timeout)[0])
             self._ready = answered and self.receive() == READY
+        except Exception as exc:  # it died while starting, or answered nonsense
+            log.warning("helper process %s did not start: %r", self._entry, exc)
+            self.close()
+            self._retry_at = time.monotonic() + RETRY_SECONDS
         return self._ready
 
     def send(self, obj: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -27,3 +28,22 @@ def test_a_helper_answers_in_turn_outlives_a_group_stop_signal_and_ends_when_clo
         pass  # ended and reaped by close()
     else:
         raise AssertionError(f"helper {pid} still runs after close()")
+
+
+def test_a_helper_that_cannot_start_is_logged_and_not_tried_again_at_once(caplog):
+    helper = HelperProcess("hub.no_such_module", "setup", None)
+    with caplog.at_level(logging.WARNING, logger="hub.helper_process"):
+        assert helper.ready(timeout=60) is False  # no exception: the hub does the work itself
+    assert "did not start" in caplog.text and not helper.started
+    assert helper.ready(timeout=60) is False and not helper.started  # not respawned at once
+
+
+def test_a_hub_whose_file_writer_cannot_start_writes_the_files_itself(hub_ws, keys, monkeypatch):
+    from adapters.directory import DirectoryOutbox
+
+    outbox = DirectoryOutbox(hub_ws, writer_process=True)
+    outbox.writer = HelperProcess("hub.no_such_module", "setup", None)
+    outbox.writer_min_files = 1
+    outbox.deliver("customs", "CEB311Message_a.xml", b"<a/>")
+    assert outbox.flush() == {}
+    assert (hub_ws.outbox / "customs" / "CEB311Message_a.xml").read_bytes() == b"<a/>"

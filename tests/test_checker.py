@@ -241,3 +241,43 @@ def test_the_checker_process_imports_no_database_module():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_batch_whose_recording_fails_is_recorded_in_a_later_round(hub_ws, keys, monkeypatch):
+    """A transaction that fails (the database was away) leaves its claims held, not stranded:
+    the next round records them, whether they were checked here or in the checker process."""
+    _set_checkers(hub_ws, 1, batch_size=4)
+    inbox = hub_ws.inbox_of("platform")
+    for seed in range(6):
+        root = order_message(make_purchases(1, seed=80 + seed), DEMO_PARTIES)
+        (inbox / f"order-{seed}.xml").write_bytes(to_bytes(keys["platform"].sign(root)))
+    hub = Hub(hub_ws)
+    hub.checker.min_batch = 2
+    assert hub.checker.wait_ready(timeout=60)
+    real_record = Processor.record
+    failures = []
+
+    def record_once_failing(self, engine, items):
+        if not failures:
+            failures.append(len(items))
+            raise RuntimeError("database away")
+        return real_record(self, engine, items)
+
+    monkeypatch.setattr(Processor, "record", record_once_failing)
+    rounds = 0
+    try:
+        while True:
+            rounds += 1
+            assert rounds < 20, "the claims were never recorded"
+            try:
+                if not hub._claim_all():
+                    break
+            except RuntimeError:
+                continue  # run_forever logs the failed round and goes on
+    finally:
+        hub.close()
+    assert failures == [4]
+    with db(hub_ws).connect() as conn:
+        states = conn.execute(select(messages.c.file_name, messages.c.state)).all()
+    assert sorted(states) == [(f"order-{s}.xml", "accepted") for s in range(6)]
+    assert not list((hub_ws.claims / "platform").iterdir())

@@ -124,9 +124,9 @@ def write_round(files: Sequence[tuple[str, str, bytes]]) -> dict[int, str]:
         raise
     folders = set()
     for i in written:
-        _tmp, final, _body = files[i]
+        tmp, final, _ = files[i]
         try:
-            os.replace(_tmp, final)
+            os.replace(tmp, final)
         except OSError as exc:
             failed[i] = str(exc)
             continue

@@ -155,3 +155,15 @@ def insert_message(conn, **values) -> int:
         received_at=when, processed_at=when, body=body,
     )  # fmt: skip
     return conn.execute(insert(messages).returning(messages.c.id), {**row, **values}).scalar_one()
+
+
+def drop_orders(ws: Workspace, keys, n: int, seed: int = 1) -> list[str]:
+    """`n` signed orders, one purchase each, in the platform's inbox; returns their file names."""
+    from hub.generator import DEMO_PARTIES, make_purchases, order_message, to_bytes
+
+    names = []
+    for i, p in enumerate(make_purchases(n, seed=seed)):
+        data = to_bytes(order_message([p], DEMO_PARTIES, sign=keys["platform"].sign))
+        names.append(f"order-{seed}-{i}.xml")
+        (ws.inbox_of("platform") / names[-1]).write_bytes(data)
+    return names

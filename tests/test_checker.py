@@ -28,7 +28,7 @@ from hub.runner import Hub
 from hub.store.tables import messages, receipts
 from hub.workspace import Workspace
 from tests.clearance_support import db, purchase, send_documents, send_list, set_guarantee
-from tests.helpers import receipt_entries
+from tests.helpers import drop_orders, receipt_entries
 from tests.test_bad_input import CASES
 
 
@@ -121,10 +121,7 @@ def test_a_checker_process_that_dies_costs_nothing_the_hub_checks_the_batch_itse
     hub_ws, keys, monkeypatch, caplog
 ):
     _set_checkers(hub_ws, 1, batch_size=2)
-    inbox = hub_ws.inbox_of("platform")
-    for seed in range(6):
-        root = order_message(make_purchases(1, seed=50 + seed), DEMO_PARTIES)
-        (inbox / f"order-{seed}.xml").write_bytes(to_bytes(keys["platform"].sign(root)))
+    drop_orders(hub_ws, keys, 6, seed=50)
     hub = Hub(hub_ws)
     hub.checker.min_batch = 1
     assert hub.checker.wait_ready(timeout=60)
@@ -247,10 +244,7 @@ def test_a_batch_whose_recording_fails_is_recorded_in_a_later_round(hub_ws, keys
     """A transaction that fails (the database was away) leaves its claims held, not stranded:
     the next round records them, whether they were checked here or in the checker process."""
     _set_checkers(hub_ws, 1, batch_size=4)
-    inbox = hub_ws.inbox_of("platform")
-    for seed in range(6):
-        root = order_message(make_purchases(1, seed=80 + seed), DEMO_PARTIES)
-        (inbox / f"order-{seed}.xml").write_bytes(to_bytes(keys["platform"].sign(root)))
+    names = drop_orders(hub_ws, keys, 6, seed=80)
     hub = Hub(hub_ws)
     hub.checker.min_batch = 2
     assert hub.checker.wait_ready(timeout=60)
@@ -279,5 +273,5 @@ def test_a_batch_whose_recording_fails_is_recorded_in_a_later_round(hub_ws, keys
     assert failures == [4]
     with db(hub_ws).connect() as conn:
         states = conn.execute(select(messages.c.file_name, messages.c.state)).all()
-    assert sorted(states) == [(f"order-{s}.xml", "accepted") for s in range(6)]
+    assert sorted(states) == [(name, "accepted") for name in sorted(names)]
     assert not list((hub_ws.claims / "platform").iterdir())

@@ -13,13 +13,13 @@ from sqlalchemy import select
 from hub import config, scheduler
 from hub.clock import utcnow
 from hub.console.tables import audit
-from hub.generator import DEMO_PARTIES, make_purchases, order_message, to_bytes
+from hub.generator import DEMO_PARTIES
 from hub.runner import Hub
 from hub.scheduler import Scheduler
 from hub.store.db import engine_for
 from hub.store.states import DeliveryState
 from hub.store.tables import deliveries
-from tests.helpers import cli, files
+from tests.helpers import cli, drop_orders, files
 
 DEADLINE = 60.0  # seconds a loop may take before the test calls it a hang (not a timing)
 PLATFORM_CODES = f"{DEMO_PARTIES.ebp_code},{DEMO_PARTIES.ebc_code}"
@@ -31,12 +31,6 @@ def policy(ws, max_attempts: int = 3) -> None:
     doc["delivery"]["backoff_seconds"] = 0.01
     doc["delivery"]["backoff_cap_seconds"] = 0.02
     config.write_document(ws, doc)
-
-
-def drop_orders(ws, keys, n: int, seed: int = 1) -> None:
-    for i, p in enumerate(make_purchases(n, seed=seed)):
-        data = to_bytes(order_message([p], DEMO_PARTIES, sign=keys["platform"].sign))
-        (ws.inbox_of("platform") / f"order-{seed}-{i}.xml").write_bytes(data)
 
 
 def rows(ws, partner: str | None = None) -> list:

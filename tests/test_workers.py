@@ -13,26 +13,19 @@ from sqlalchemy import func, select
 
 from hub import config
 from hub.faults import ENV as CRASH_ENV
-from hub.generator import DEMO_PARTIES, make_purchases, order_message, to_bytes
 from hub.store.db import dispose_all, engine_for
 from hub.store.tables import messages, receipts
-from tests.helpers import files, receipt_entries
+from tests.helpers import drop_orders, files, receipt_entries
 
 CEBHUB = str(Path(sys.executable).parent / "cebhub")
 ENV = {k: v for k, v in os.environ.items() if k != CRASH_ENV}
-
-
-def _drop_orders(ws, keys, n: int, seed: int) -> None:
-    for i, p in enumerate(make_purchases(n, seed=seed)):
-        data = to_bytes(order_message([p], DEMO_PARTIES, sign=keys["platform"].sign))
-        (ws.inbox_of("platform") / f"order-{seed}-{i}.xml").write_bytes(data)
 
 
 def test_two_workers_once_answer_every_message_exactly_once(hub_ws, keys):
     doc = config.read_document(hub_ws)
     doc["hub"]["batch_size"] = 5  # small batches so both workers take a share
     config.write_document(hub_ws, doc)
-    _drop_orders(hub_ws, keys, 60, seed=3)
+    drop_orders(hub_ws, keys, 60, seed=3)
     done = subprocess.run(
         [CEBHUB, "-w", str(hub_ws.root), "run", "--once", "--workers", "2"],
         env=ENV, capture_output=True, text=True, timeout=300,
@@ -68,7 +61,7 @@ def test_workers_stop_together_on_sigterm(hub_ws, keys):
         env=ENV, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        _drop_orders(hub_ws, keys, 4, seed=8)
+        drop_orders(hub_ws, keys, 4, seed=8)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(files(hub_ws.outbox_of("platform"))) < 8:
             time.sleep(0.1)

@@ -24,6 +24,7 @@ STABLE_AGE_SECONDS = 1.0  # stable-size mode: unchanged for this long across two
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_SAFE_NAME = 120  # long names are cut when they become part of a claim name
 WRITER_MIN_FILES = 64  # a smaller round is written in the hub's own process
+_Staged = tuple[str, str, str, str, bytes]  # partner id, file name, temp path, final path, body
 
 
 def display_name(name: str) -> str:
@@ -200,9 +201,7 @@ class DirectoryOutbox:
     def __init__(self, ws: Workspace, writer_process: bool = False) -> None:
         self.ws = ws
         self._folders: dict[str, str] = {}  # partner id -> its outbox folder, known to exist
-        self._staged: list[
-            tuple[str, str, str, str, bytes]
-        ] = []  # partner, name, temp, final, body
+        self._staged: list[_Staged] = []
         self._tag = ("", 0)  # (".<host>-<pid>.tmp", pid): a fork gets its own
         self.writer = (
             HelperProcess("adapters.durable", "setup_writer", None) if writer_process else None

@@ -8,7 +8,6 @@ import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from lxml import etree
@@ -39,8 +38,8 @@ from hub.generator import (
     waybill_message,
     waybill_status_message,
 )
+from tests.helpers import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "official"
 FIXED_NOW = datetime(2025, 11, 12, 2, 30, 0, tzinfo=UTC)  # 10:30 Beijing time
 NS = {"ceb": CEB_NS}
 

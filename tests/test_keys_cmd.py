@@ -26,8 +26,8 @@ from hub.signing import (
 )
 from hub.signing.sign import parse_document
 from hub.signing.verify import SIGNATURE
+from tests.helpers import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "official"
 SAMPLE = SAMPLES / "CEB621Message.xml"
 
 

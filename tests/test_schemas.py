@@ -15,8 +15,8 @@ from hub import schemas
 from hub.constants import CEB_NS, DS_NS, DXP_NS, ceb
 from hub.envelope import build_envelope
 from hub.errors import SchemaError
+from tests.helpers import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "official"
 SAMPLE_FILES = sorted(SAMPLES.glob("CEB*Message.xml"))
 
 # The spec's field tables (ceb-messages.md §2), written independently of our XSD, in spec order.

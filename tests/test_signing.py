@@ -6,7 +6,6 @@ import base64
 import copy
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -39,8 +38,8 @@ from hub.signing import (
 from hub.signing.sign import parse_document
 from hub.signing.verify import ds
 from hub.workspace import Workspace
+from tests.helpers import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "official"
 NOW = datetime.now(UTC)
 XPATH_TRANSFORM = "http://www.w3.org/TR/1999/REC-xpath-19991116"
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"

@@ -9,8 +9,7 @@ from lxml import etree
 
 from hub.cli import main
 from hub.envelope import build_envelope
-
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "official"
+from tests.helpers import SAMPLES
 
 
 def _run(capsys: pytest.CaptureFixture[str], *files: Path) -> tuple[int, str]:

@@ -11,6 +11,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(at: datetime) -> datetime:
+    """`at` as an aware datetime: a naive one is UTC (SQLite hands stored times back naive)."""
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
 def stamp17(when: datetime | None = None) -> str:
     """`returnTime`: yyyyMMddHHmmssSSS."""
     t = (when or utcnow()).astimezone(CST)

@@ -156,11 +156,9 @@ class BacklogCollector(Collector):
 def _age(when) -> float:
     if when is None:
         return 0.0
-    from datetime import UTC, datetime
+    from hub.clock import as_utc, utcnow
 
-    if when.tzinfo is None:  # SQLite hands back naive UTC
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (datetime.now(UTC) - when).total_seconds())
+    return max(0.0, (utcnow() - as_utc(when)).total_seconds())
 
 
 def exposition(ws=None, settings=None, engine=None) -> bytes:

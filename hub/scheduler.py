@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from hub.clock import utcnow
+from hub.clock import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,9 @@ class Scheduler:
             self._add_interval(self._specs[name])
 
     def at(self, name: str, when: datetime, func: Job) -> None:
-        """Run `func` once at `when`; scheduling the same name again moves it."""
+        """Run `func` once at `when` (naive: UTC, as SQLite hands stored times back); scheduling
+        the same name again moves it."""
+        when = as_utc(when)
         spec = self._specs[name] = _Spec(name, func, when=when)
         if self._aps is not None:
             self._add_date(spec)

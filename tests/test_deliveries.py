@@ -151,6 +151,39 @@ def test_retries_back_off_and_keep_the_last_error(hub_ws, keys):
     assert rows(hub_ws, "customs")[0].attempts == 1
 
 
+def test_in_service_a_failed_delivery_is_retried_when_it_comes_due(hub_ws, keys, caplog):
+    """`cebhub run` schedules the loop's next pass for the earliest pending retry (SQLite hands
+    that time back naive): the retry happens then, not at the next inbox poll."""
+    doc = config.read_document(hub_ws)
+    doc["delivery"]["backoff_seconds"] = 0.5
+    doc["delivery"]["backoff_cap_seconds"] = 1.0
+    doc["hub"]["poll_seconds"] = 3600.0  # no periodic rescan: only the scheduler can wake it
+    doc["console"]["enabled"] = False
+    config.write_document(hub_ws, doc)
+    break_outbox(hub_ws, "customs")
+    drop_orders(hub_ws, keys, 1)
+    hub, stop = Hub(hub_ws), threading.Event()
+    service = threading.Thread(target=hub.run_forever, args=(stop,))
+    service.start()
+    try:
+        deadline = time.monotonic() + DEADLINE
+        while not rows(hub_ws, "customs") or rows(hub_ws, "customs")[0].attempts == 0:
+            assert time.monotonic() < deadline, "the first attempt never came"
+            time.sleep(0.05)
+        hub_ws.outbox_of("customs").unlink()  # fixed: the retry finds a folder
+        hub_ws.outbox_of("customs").mkdir()
+        while rows(hub_ws, "customs")[0].state != DeliveryState.DELIVERED:
+            assert time.monotonic() < deadline, "the retry was never made"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        hub.wakeup.set()
+        service.join(DEADLINE)
+    assert rows(hub_ws, "customs")[0].attempts == 2
+    assert len(files(hub_ws.outbox_of("customs"))) == 1
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
+
+
 # ---------------------------------------------------------------- SFTP: a permanent refusal
 
 

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import create_engine, func, select, text
@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from hub import config
 from hub.bench.floor import measure_floor
 from hub.bench.workload import Dropped, drop_paced, generate, message_mix, prepare_workspace
+from hub.clock import as_utc
 from hub.store.db import dispose_all, engine_for
 from hub.store.tables import deliveries, messages
 from hub.workers import WORKER_ENV
@@ -102,8 +103,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def _epoch(when: datetime) -> float:
-    # SQLite hands back naive datetimes; the hub stores UTC.
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+    return as_utc(when).timestamp()
 
 
 # ---------------------------------------------------------------- PostgreSQL: a schema per run

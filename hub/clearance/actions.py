@@ -11,6 +11,7 @@ from hub.clearance.lifecycle import Desk, move, routing, send_copies, void_tax_b
 from hub.clearance.review import review
 from hub.clearance.states import CANCELLABLE, EDITABLE, REFUNDABLE, ListState
 from hub.clearance.tables import lists, tax_bills
+from hub.clock import as_utc
 from hub.codes import (
     CANCEL_STATE,
     LIST_DECLARED,
@@ -75,9 +76,7 @@ def refund(desk: Desk, row: Row, returned: list[dict[str, str]], reason: str) ->
             REFUND_LIST_STATE,
             f"list {row.invt_no} is {row.state}; only released lists can be refunded",
         )
-    released = row.released_at
-    if released is not None and released.tzinfo is None:
-        released = released.replace(tzinfo=desk.now.tzinfo)
+    released = as_utc(row.released_at) if row.released_at is not None else None
     days = desk.settings.clearance.refund_days
     if released is None or (desk.now - released).days >= days:
         raise RecordRejected(

@@ -15,7 +15,7 @@ from hub.clearance.identity import REGISTRY, id_number_problem
 from hub.clearance.lifecycle import Desk, get, invt_no_for, move, update_list
 from hub.clearance.states import Decision, ListState
 from hub.clearance.tables import tax_bills
-from hub.clock import stamp8
+from hub.clock import as_utc, stamp8
 from hub.codes import LIST_ANNUAL_LIMIT, LIST_SINGLE_LIMIT, Status
 from hub.messages.receipts import new_guid
 from hub.store.prepared import Prepared
@@ -337,10 +337,8 @@ def _return(desk: Desk, row: Row, failure: Failure) -> Row:
 
 def _wait(desk: Desk, row: Row, missing: str) -> Row:
     """Keep the list at 3 until the missing document arrives; after the wait, reason 2."""
-    since = row.waiting_since
+    since = as_utc(row.waiting_since) if row.waiting_since is not None else None
     wait = timedelta(seconds=desk.settings.clearance.wait_seconds)
-    if since is not None and since.tzinfo is None:  # SQLite hands back naive UTC
-        since = since.replace(tzinfo=desk.now.tzinfo)
     after = None
     if since is None:
         since = desk.now

@@ -6,7 +6,7 @@ import hmac
 import os
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy import Connection, and_, or_, select, text
 from hub import metrics
 from hub.clearance.states import ListState
 from hub.clearance.tables import lists
+from hub.clock import as_utc
 from hub.console.auth import Principal, UserRole, record
 from hub.console.deps import PageUser, checked_form, console, not_found, nudge, render
 from hub.errors import RecordRejected
@@ -99,9 +100,7 @@ def _age(when: datetime | float | None, now: float) -> float | None:
     if when is None:
         return None
     if isinstance(when, datetime):
-        if when.tzinfo is None:  # SQLite hands back naive UTC
-            when = when.replace(tzinfo=UTC)
-        when = when.timestamp()
+        when = as_utc(when).timestamp()
     return max(0.0, round(now - when, 1))
 
 

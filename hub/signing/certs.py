@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from hub.clock import as_utc
+
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 
@@ -219,12 +221,6 @@ def _signing_key_usage() -> x509.KeyUsage:
         encipher_only=False,
         decipher_only=False,
     )
-
-
-def as_utc(at: datetime) -> datetime:
-    """`at` as an aware datetime."""
-    # Naive times are taken as UTC, as receipt times are stored in UTC.
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def _read(data: bytes | str | Path) -> bytes:

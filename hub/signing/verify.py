@@ -18,8 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from lxml import etree
 
+from hub.clock import as_utc
 from hub.constants import DS_NS
-from hub.signing.certs import PublicKey, TrustedCert, as_utc, fingerprint_der
+from hub.signing.certs import PublicKey, TrustedCert, fingerprint_der
 
 C14N_10 = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
 ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"

@@ -86,3 +86,42 @@ def test_a_failed_round_is_logged_and_the_next_kick_tries_again(caplog):
         assert deliverer.drain() == 2
     finally:
         deliverer.stop()
+
+
+def test_while_batches_keep_coming_the_sweep_waits_its_interval_and_lists_still_close(
+    hub_ws, keys, monkeypatch
+):
+    """A busy hub sweeps at most every SWEEP_WHILE_BUSY_SECONDS (here: never while busy, after
+    the first round); the first round without input sweeps, and the lists get to release."""
+    from hub import runner
+
+    doc = config.read_document(hub_ws)
+    doc["hub"]["batch_size"] = 2
+    config.write_document(hub_ws, doc)
+    set_guarantee(hub_ws, "100000")
+    for p in [purchase(seed) for seed in (21, 22, 23)]:
+        send_documents(hub_ws, keys, [p])
+        send_list(hub_ws, keys, [p])
+    monkeypatch.setattr(runner, "SWEEP_WHILE_BUSY_SECONDS", 3600.0)
+    rounds: list[str] = []
+    real_claim_all, real_sweep = Hub._claim_all, runner.sweep
+
+    def claim_all(self) -> bool:
+        claimed = real_claim_all(self)
+        rounds.append("busy" if claimed else "idle")
+        return claimed
+
+    def sweep(*args, **kwargs) -> int:
+        rounds[-1] += "+sweep"
+        return real_sweep(*args, **kwargs)
+
+    monkeypatch.setattr(Hub, "_claim_all", claim_all)
+    monkeypatch.setattr(runner, "sweep", sweep)
+    Hub(hub_ws).run_once()
+
+    busy = [r for r in rounds if r.startswith("busy")]
+    assert len(busy) >= 6  # twelve files, two a batch
+    assert busy[0] == "busy+sweep" and set(busy[1:]) == {"busy"}
+    assert all(r == "idle+sweep" for r in rounds if r.startswith("idle"))
+    with db(hub_ws).connect() as conn:
+        assert conn.execute(select(lists.c.state)).scalars().all() == ["closed"] * 3

@@ -12,6 +12,7 @@ from sqlalchemy.exc import NoResultFound
 
 from hub.clearance import guarantee, lifecycle, quota, risk, sweep
 from hub.clearance.tables import guarantee_ledger, list_log, lists
+from hub.clock import as_utc
 from hub.store.tables import deliveries, metadata
 from tests.clearance_support import db, purchase, run, send_documents, send_list, set_guarantee
 from tests.helpers import insert_message, scratch_engine
@@ -64,7 +65,7 @@ def test_get_and_update_list_give_what_core_reads(engine):
     assert after.waiting_since.replace(tzinfo=UTC) == NOW
 
 
-def test_a_move_returns_the_list_as_stored_though_it_does_not_read_the_goods_again(engine):
+def test_a_move_returns_the_list_as_stored_though_it_does_not_read_it_back(engine):
     from hub.clearance.states import ListState
     from hub.config import Settings
     from hub.routing import Router
@@ -77,8 +78,14 @@ def test_a_move_returns_the_list_as_stored_though_it_does_not_read_the_goods_aga
         before = lifecycle.get(conn, list_id)
         moved = lifecycle.move(desk, before, ListState.SENT, info="发送海关成功")
         stored = lifecycle.get(conn, list_id)
-    assert tuple(moved) == tuple(stored)
+    # The same values (SQLite hands times back naive: they are UTC).
+    assert _utc(moved) == _utc(stored)
     assert moved.state == "sent" and moved.head == {"copNo": "P2", "名": "值"}
+    assert moved.updated_at == NOW and moved.return_info == "发送海关成功"
+
+
+def _utc(row) -> tuple:
+    return tuple(as_utc(v) if isinstance(v, datetime) else v for v in row)
 
 
 def test_a_list_that_is_not_there_is_no_result_as_before(engine):

@@ -95,14 +95,8 @@ _GET = Prepared(select(lists).where(lists.c.id == bindparam("list_id")))
 # are the parameters given (a plan per set of columns); RETURNING gives the row as `get`
 # would read it (SQLite >= 3.35, PostgreSQL).
 _UPDATE_LIST = Prepared(update(lists).where(lists.c.id == bindparam("list_id")).returning(*lists.c))
-# The same without the goods (head and lines: the largest JSON of a list, which no move
-# changes): `move` keeps them from the row it has, so they are not decoded again each step.
-_BULKY = ("head", "lines")
-_UPDATE_LIST_LEAN = Prepared(
-    update(lists)
-    .where(lists.c.id == bindparam("list_id"))
-    .returning(*(c for c in lists.c if c.name not in _BULKY))
-)
+# The same without reading back: `move` has the row, and the values it sets.
+_SET_LIST = Prepared(update(lists).where(lists.c.id == bindparam("list_id")))
 _INSERT_LOG = Prepared(insert(list_log))
 _INSERT_RECEIPT = Prepared(insert(receipts))
 _ROUTED_MESSAGE = Prepared(
@@ -141,11 +135,13 @@ def update_list(conn: Connection, list_id: int, values: dict) -> Row:
 
 
 def _updated(conn: Connection, row: Row, values: dict) -> Row:
-    """`update_list`, keeping the goods of `row` (one of ours) when `values` leave them alone."""
-    if any(name in values for name in _BULKY) or not hasattr(row, "_replace"):
+    """`update_list` for a row of ours (a named tuple read in this transaction): the row is
+    updated in place of being read back, so nothing but the UPDATE runs."""
+    if not hasattr(row, "_replace"):
         return update_list(conn, row.id, values)
-    lean = _required(_UPDATE_LIST_LEAN.first(conn, {"list_id": row.id, **values}))
-    return row._replace(**lean._asdict())
+    if _SET_LIST.execute(conn, {"list_id": row.id, **values}).rowcount != 1:
+        _required(None)
+    return row._replace(**values)
 
 
 def find(

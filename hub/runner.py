@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 ONCE_QUEUE_WAIT = 0.5  # `run --once`: seconds a queue may take to send its first message
 SWEEP_WHILE_BUSY_SECONDS = 0.2  # at most this long between sweeps while batches keep coming
+UNFINISHED_RETRY_SECONDS = 60.0  # a claim that could not be archived or quarantined waits this
+UNFINISHED_TRIES = 10  # then it is left to the next start's recovery
 
 
 def envelope_signer(ws: Workspace):
@@ -71,6 +73,7 @@ class Hub:
         self.scheduler = self._build_scheduler()
         self._status_written: Any = None
         self._swept_at = float("-inf")  # time.monotonic() of the last clearance sweep
+        self._unfinished: list[_Unfinished] = []  # recorded, but not archived or quarantined
 
     def _add_transports(self) -> None:
         """A source and a sink per SFTP and per AMQP partner; imported only when configured."""
@@ -97,6 +100,7 @@ class Hub:
                 scheduler.every(f"poll:{source.name}", source.poll_seconds, poll)
         days = self.settings.hub.archive_days
         scheduler.every("housekeeping", 3600.0, lambda: prune_archive(self.ws.archive, days))
+        scheduler.every("unfinished claims", UNFINISHED_RETRY_SECONDS, self.retry_unfinished)
         scheduler.install_hooks(self)
         return scheduler
 
@@ -152,11 +156,36 @@ class Hub:
         crash_point("after-commit")
         # By position: two identical AMQP messages in one batch share a claim name.
         for claim, d in zip(batch.claims, dispositions, strict=True):
-            if d.quarantine:
-                batch.source.quarantine(claim, d.reason)
-            else:
-                batch.source.archive(claim)
+            self._finish_file(batch.source, claim, d)
         return dispositions
+
+    def _finish_file(self, source: Source, claim: Any, d: Disposition, tries: int = 0) -> bool:
+        """Archive or quarantine a recorded claim. A failure is logged and the claim kept for
+        `retry_unfinished`: the batch's other files, and later batches, go on meanwhile."""
+        try:
+            if d.quarantine:
+                source.quarantine(claim, d.reason)
+            else:
+                source.archive(claim)
+            return True
+        except Exception as exc:
+            tries += 1
+            name = _name(claim)
+            if tries >= UNFINISHED_TRIES:  # e.g. an AMQP ack on a channel long gone
+                log.error(
+                    "finishing %s failed %d times (%s); left to the next start", name, tries, exc
+                )
+            else:
+                retry = UNFINISHED_RETRY_SECONDS
+                log.warning("finishing %s failed (%s); tried again in %g s", name, exc, retry,
+                            exc_info=tries == 1)  # fmt: skip
+                self._unfinished.append(_Unfinished(source, claim, d, tries))
+            return False
+
+    def retry_unfinished(self) -> int:
+        """Finish the recorded claims whose archive or quarantine failed; returns how many."""
+        waiting, self._unfinished = self._unfinished, []
+        return sum(self._finish_file(u.source, u.claim, u.disposition, u.tries) for u in waiting)
 
     def deliver(self) -> int:
         attempted = deliver_due(
@@ -344,3 +373,17 @@ class _Batch:
     items: list[Inbound]
     sent: list[Inbound] = field(default_factory=list)  # the items handed to the checker process
     remote: bool = False  # their checks are still to be collected from it
+
+
+@dataclass
+class _Unfinished:
+    """A recorded claim whose archive or quarantine failed, waiting for another try."""
+
+    source: Source
+    claim: Any
+    disposition: Disposition
+    tries: int
+
+
+def _name(claim: Any) -> str:
+    return str(getattr(claim, "name", claim))

@@ -109,3 +109,40 @@ def test_receipts_for_bad_input_are_schema_valid(hub_ws, keys):
     cli(hub_ws, "run", "--once")
     [path] = files(hub_ws.outbox_of("platform"))
     schemas.validate(etree.fromstring(path.read_bytes()))
+
+
+def test_a_file_that_cannot_be_quarantined_holds_up_nothing_and_is_finished_later(hub_ws, keys):
+    """The quarantine folder refuses a bad file (a file stands where its folder goes). The bad
+    file is answered once and stays claimed; the good file of its batch and the next batch are
+    archived; the hub's retry quarantines it once the folder can be made."""
+    from hub.runner import Hub
+
+    inbox = hub_ws.inbox_of("platform")
+    (inbox / "junk.xml").write_bytes(b"\x00 not xml")
+    (inbox / "good.xml").write_bytes(_order(keys, seed=31))
+    blocker = hub_ws.quarantine / "platform"
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("not a folder")
+    hub = Hub(hub_ws)
+    try:
+        hub.process_claims(hub.inbox.claim(10))  # did not raise
+        [held] = files(hub_ws.claims / "platform")
+        assert held.name.endswith("junk.xml")
+        (inbox / "later.xml").write_bytes(_order(keys, seed=32))
+        hub.process_claims(hub.inbox.claim(10))
+        archived = sorted(p.name.partition("--")[2] for p in files(hub_ws.archive, "*/*/*.xml"))
+        assert archived == ["good.xml", "later.xml"]
+        assert hub.retry_unfinished() == 0  # still refused: kept for the next try
+        assert files(hub_ws.claims / "platform") == [held]
+
+        blocker.unlink()
+        assert hub.retry_unfinished() == 1
+        assert hub.retry_unfinished() == 0  # nothing left
+        hub.deliver()
+    finally:
+        hub.close()
+    assert not files(hub_ws.claims / "platform")
+    assert [p.name for p in files(blocker)] == [held.name]
+    assert "not well-formed" in (blocker / f"{held.name}.reason.txt").read_text()
+    answers = [e for e in receipt_entries(hub_ws.outbox_of("platform")) if e.status == "-0001"]
+    assert len(answers) == 1  # answered when recorded, not again when finished

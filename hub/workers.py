@@ -29,7 +29,10 @@ def run_workers(workspace: str, n: int, run_args: list[str]) -> int:
         env = {**os.environ, WORKER_ENV: str(index)}
         procs.append(subprocess.Popen([*command, "-w", workspace, "run", *run_args], env=env))
 
+    asked: set[int] = set()  # the signals passed on
+
     def forward(signum, _frame) -> None:
+        asked.add(signum)
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signum)
@@ -40,7 +43,8 @@ def run_workers(workspace: str, n: int, run_args: list[str]) -> int:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-    failed = [c for c in codes if c != 0]
+    # A worker still starting when it was asked to stop dies of the signal itself: a stop too.
+    failed = [c for c in codes if c != 0 and -c not in asked]
     if failed:
         log.error("workers exited with %s", codes)
     return max(failed, key=abs) if failed else 0

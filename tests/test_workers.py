@@ -52,6 +52,41 @@ def test_two_workers_once_answer_every_message_exactly_once(hub_ws, keys):
     )
 
 
+def test_workers_stopped_while_still_starting_exit_cleanly(hub_ws):
+    """SIGTERM right after the start: a worker still importing dies of the signal itself,
+    which is the stop that was asked for, not a failure."""
+    doc = config.read_document(hub_ws)
+    doc["console"]["enabled"] = False
+    config.write_document(hub_ws, doc)
+    proc = subprocess.Popen(
+        [CEBHUB, "-w", str(hub_ws.root), "run", "--workers", "2"],
+        env=ENV, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while len(_children(proc.pid)) < 2:  # both started: the supervisor forwards signals now
+            assert time.monotonic() < deadline, "the workers never started"
+            time.sleep(0.01)
+        time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=30)
+    assert rc == 0, proc.stderr.read()[-3000:]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
 def test_workers_stop_together_on_sigterm(hub_ws, keys):
     doc = config.read_document(hub_ws)
     doc["console"]["enabled"] = False

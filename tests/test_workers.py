@@ -55,13 +55,7 @@ def test_two_workers_once_answer_every_message_exactly_once(hub_ws, keys):
 def test_workers_stopped_while_still_starting_exit_cleanly(hub_ws):
     """SIGTERM right after the start: a worker still importing dies of the signal itself,
     which is the stop that was asked for, not a failure."""
-    doc = config.read_document(hub_ws)
-    doc["console"]["enabled"] = False
-    config.write_document(hub_ws, doc)
-    proc = subprocess.Popen(
-        [CEBHUB, "-w", str(hub_ws.root), "run", "--workers", "2"],
-        env=ENV, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc = _two_workers(hub_ws)
     try:
         deadline = time.monotonic() + 60
         while len(_children(proc.pid)) < 2:  # both started: the supervisor forwards signals now
@@ -72,6 +66,17 @@ def test_workers_stopped_while_still_starting_exit_cleanly(hub_ws):
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(timeout=30)
     assert rc == 0, proc.stderr.read()[-3000:]
+
+
+def _two_workers(ws) -> subprocess.Popen:
+    """`cebhub run --workers 2` on `ws`, console off, its stderr kept."""
+    doc = config.read_document(ws)
+    doc["console"]["enabled"] = False
+    config.write_document(ws, doc)
+    return subprocess.Popen(
+        [CEBHUB, "-w", str(ws.root), "run", "--workers", "2"],
+        env=ENV, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
 
 
 def _children(pid: int) -> list[int]:
@@ -88,13 +93,7 @@ def _children(pid: int) -> list[int]:
 
 
 def test_workers_stop_together_on_sigterm(hub_ws, keys):
-    doc = config.read_document(hub_ws)
-    doc["console"]["enabled"] = False
-    config.write_document(hub_ws, doc)
-    proc = subprocess.Popen(
-        [CEBHUB, "-w", str(hub_ws.root), "run", "--workers", "2"],
-        env=ENV, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc = _two_workers(hub_ws)
     try:
         drop_orders(hub_ws, keys, 4, seed=8)
         deadline = time.monotonic() + 60

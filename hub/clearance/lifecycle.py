@@ -97,6 +97,7 @@ _GET = Prepared(select(lists).where(lists.c.id == bindparam("list_id")))
 _UPDATE_LIST = Prepared(update(lists).where(lists.c.id == bindparam("list_id")).returning(*lists.c))
 # The same without reading back: `move` has the row, and the values it sets.
 _SET_LIST = Prepared(update(lists).where(lists.c.id == bindparam("list_id")))
+_COLUMNS = tuple(c.name for c in lists.c if c.name != "id")
 _INSERT_LOG = Prepared(insert(list_log))
 _INSERT_RECEIPT = Prepared(insert(receipts))
 _ROUTED_MESSAGE = Prepared(
@@ -176,11 +177,13 @@ def move(
     code: str | None = None,
     reason_code: str | None = None,
     values: dict | None = None,
+    write: bool = True,
 ) -> Row:
     """Move a list to `to`: state, log row, receipt (to the agent and subscribers) at once.
 
     `code` overrides the returnStatus the receipt carries (a limit's negative code); states
     without a CEB622 status send none. Leaving the counted states gives the tax back.
+    `write=False` leaves the list's own row to `store`: several moves in a row, one UPDATE.
     """
     before = ListState(row.state) if row.state else None
     if to not in TRANSITIONS.get(before, frozenset()):
@@ -201,13 +204,20 @@ def move(
         **({"return_info": info} if info else {}),
         **changes,
     }
-    # The updated row comes back from the UPDATE itself: no second read.
-    row = _updated(desk.conn, row, params)
+    row = _updated(desk.conn, row, params) if write else row._replace(**params)
     log(desk, row.id, before, to, status, info, reason_code)
     metrics.list_moved(to, reason_code)
     if status:
         send_receipt(desk, row, status, info or to.value)
     return row
+
+
+def store(desk: Desk, before: Row, after: Row) -> Row:
+    """Write what moves made with `write=False` changed, from `before` to `after`, at once."""
+    changed = {c: getattr(after, c) for c in _COLUMNS if getattr(after, c) != getattr(before, c)}
+    if changed and _SET_LIST.execute(desk.conn, {"list_id": after.id, **changed}).rowcount != 1:
+        _required(None)
+    return after
 
 
 def log(

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Row, bindparam, delete, insert, select
 from hub.clearance import guarantee, quota, risk
 from hub.clearance import tax as taxes
 from hub.clearance.identity import REGISTRY, id_number_problem
-from hub.clearance.lifecycle import Desk, get, invt_no_for, move, update_list
+from hub.clearance.lifecycle import Desk, get, invt_no_for, move, store, update_list
 from hub.clearance.states import Decision, ListState
 from hub.clearance.tables import tax_bills
 from hub.clock import as_utc, stamp8
@@ -280,6 +280,8 @@ def review(desk: Desk, row: Row) -> Row:
         return _return(desk, row, Failure(Reason.GUARANTEE, detail))
     invt_no = invt_no_for(row, desk.now)
     _record_tax_bill(desk, row, invt_no, bill)
+    # From here on nothing reads the list's own row back: its moves are written once, at the end.
+    sent = row
     row = move(
         desk,
         row,
@@ -297,30 +299,36 @@ def review(desk: Desk, row: Row) -> Row:
             waiting_since=None,
             waiting_for=None,
         ),
+        write=False,
     )
     rule = risk.fired_rule(desk.conn, row, value, desk.settings.clearance.risk)
     if rule:
-        return move(
+        row = move(
             desk,
             row,
             ListState.MANUAL_REVIEW,
             info=f"人工审核: risk rule {rule} fired",
             values={"risk_rule": rule},
+            write=False,
         )
-    return release_without_review(desk, row)
+    else:
+        row = _release_without_review(desk, row)
+    return store(desk, sent, row)
 
 
-def release_without_review(desk: Desk, row: Row) -> Row:
-    """A list no risk rule picked: concluded, released by every authority, closed."""
-    row = move(desk, row, ListState.CONCLUDED, info="海关审结: no risk; tax assessed")
+def _release_without_review(desk: Desk, row: Row) -> Row:
+    """A list no risk rule picked: concluded, released by every authority, closed (the caller
+    writes the row: `store`)."""
+    row = move(desk, row, ListState.CONCLUDED, info="海关审结: no risk; tax assessed", write=False)
     row = move(
         desk,
         row,
         ListState.RELEASED,
         info="放行",
         values={"decisions": {a: Decision.RELEASE.value for a in row.routed_to or []}},
+        write=False,
     )
-    return move(desk, row, ListState.CLOSED, info="结关")
+    return move(desk, row, ListState.CLOSED, info="结关", write=False)
 
 
 def _return(desk: Desk, row: Row, failure: Failure) -> Row:

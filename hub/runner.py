@@ -19,7 +19,7 @@ from hub.clearance.sweep import sweep
 from hub.config import Settings
 from hub.delivery.background import Deliverer
 from hub.delivery.worker import Sink, deliver_due
-from hub.errors import OversizeError
+from hub.errors import HubError, OversizeError
 from hub.faults import crash_point
 from hub.pipeline import Disposition, Inbound, Processor
 from hub.routing import Router
@@ -117,17 +117,19 @@ class Hub:
     # ------------------------------------------------------------ one round of work
 
     def read(self, claim: Any, source: Source | None = None) -> Inbound:
+        """The claim's bytes; a file over the limit, or one that cannot be read, comes back
+        unread with its error, to be answered and quarantined like any refused file."""
         partner = self.settings.partners[claim.partner_id]
         limit = self.settings.hub.max_message_bytes
         if claim.size > limit:  # never read a file we will refuse anyway
-            item = Inbound(
-                partner, claim.name, claim.original_name, b"", claim.received_at, size=claim.size
-            )
-            item.error = OversizeError(
-                f"file of {claim.size} bytes is over the limit of {limit} bytes"
-            )
-            return item
-        data = (source or self.folder).read(claim)
+            too_big = f"file of {claim.size} bytes is over the limit of {limit} bytes"
+            return _unread(claim, partner, OversizeError(too_big))
+        try:
+            data = (source or self.folder).read(claim)
+        except OSError as exc:  # removed from claims/ meanwhile, or a disk error
+            log.error("reading %s failed: %s", _name(claim), exc)
+            why = exc.strerror or type(exc).__name__  # the partner sees no path of ours
+            return _unread(claim, partner, HubError(f"the file could not be read: {why}"))
         return Inbound(partner, claim.name, claim.original_name, data, claim.received_at)
 
     def process_claims(self, claims: list[Any], source: Source | None = None) -> list[Disposition]:
@@ -383,6 +385,14 @@ class _Unfinished:
     claim: Any
     disposition: Disposition
     tries: int
+
+
+def _unread(claim: Any, partner: Any, error: HubError) -> Inbound:
+    item = Inbound(
+        partner, claim.name, claim.original_name, b"", claim.received_at, size=claim.size
+    )
+    item.error = error
+    return item
 
 
 def _name(claim: Any) -> str:

@@ -146,3 +146,34 @@ def test_a_file_that_cannot_be_quarantined_holds_up_nothing_and_is_finished_late
     assert "not well-formed" in (blocker / f"{held.name}.reason.txt").read_text()
     answers = [e for e in receipt_entries(hub_ws.outbox_of("platform")) if e.status == "-0001"]
     assert len(answers) == 1  # answered when recorded, not again when finished
+
+
+def test_a_claimed_file_that_cannot_be_read_is_answered_and_the_batch_goes_on(hub_ws, keys):
+    """Between its claim and its read the file became unreadable (here: a folder took its
+    place). It is answered with the hub's own error code, without our paths, and quarantined;
+    the rest of its batch is recorded."""
+    from hub.runner import Hub
+
+    inbox = hub_ws.inbox_of("platform")
+    (inbox / "a.xml").write_bytes(_order(keys, seed=41))
+    (inbox / "b.xml").write_bytes(_order(keys, seed=42))
+    hub = Hub(hub_ws)
+    try:
+        claims = hub.inbox.claim(10)
+        broken = next(c for c in claims if c.original_name == "b.xml")
+        broken.path.unlink()
+        broken.path.mkdir()  # reading it now fails: Is a directory
+        (broken.path / "x").write_text("not the message")
+        states = {d.inbound.file_name: d.state for d in hub.process_claims(claims)}
+        hub.deliver()
+    finally:
+        hub.close()
+    assert states == {"a.xml": "accepted", "b.xml": "rejected"}
+    [answer] = [e for e in receipt_entries(hub_ws.outbox_of("platform")) if e.status == "-3999"]
+    assert (
+        "could not be read: Is a directory" in answer.info and str(hub_ws.root) not in answer.info
+    )
+    assert [p.name for p in (hub_ws.quarantine / "platform").iterdir() if p.is_dir()] == [
+        broken.path.name
+    ]
+    assert not any((hub_ws.claims / "platform").iterdir())

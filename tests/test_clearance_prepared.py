@@ -3,6 +3,7 @@
 # ruff: noqa: F811  (fixtures are imported, then requested by name)
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -187,3 +188,29 @@ def test_one_failing_list_in_the_sweep_leaves_the_others_moving(store_ws, keys, 
         ).all()
     assert states == {bought[0].cop_no: "declared", bought[1].cop_no: "closed"}
     assert steps == [("declared",)]  # its move to sent was rolled back with the failure
+
+
+def test_the_sweep_passes_over_a_list_another_worker_holds(tmp_path):
+    """PostgreSQL, several workers: a list another worker's transaction holds is left to it,
+    with no wait (and so no deadlock over the guarantee row); a later sweep takes it."""
+    from hub.config import Settings
+    from hub.routing import Router
+
+    with scratch_engine("postgresql", tmp_path, metadata) as engine:
+        with engine.begin() as conn:
+            list_id = _list(conn, _message(conn), "P9")
+        router = Router(Settings())
+        holder = engine.connect()
+        holder.begin()
+        holder.execute(select(lists.c.id).where(lists.c.id == list_id).with_for_update())
+        swept: list[int] = []
+        other = threading.Thread(target=lambda: swept.append(sweep.sweep(engine, router)))
+        other.start()
+        other.join(timeout=30)
+        holder.rollback()  # let a sweep that waits (the old behaviour) finish, then fail
+        holder.close()
+        other.join()
+        assert swept == [0]  # passed over, not waited for
+        assert sweep.sweep(engine, router) == 1
+        with engine.connect() as conn:
+            assert conn.execute(select(lists.c.state)).scalar() == "sent"

@@ -7,12 +7,10 @@ from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine, bindparam, or_, select
-from sqlalchemy.exc import NoResultFound
 
 from hub.clearance.lifecycle import (
     Desk,
     Pending,
-    get,
     move,
     send_receipt,
     update_list,
@@ -73,9 +71,17 @@ _OVERDUE = Prepared(
     .order_by(lists.c.id)
 )
 # The list and, in the same read, whether its routed copies are all out (`route_delivered`:
-# true without a route message or without copies).
+# true without a route message or without copies). Every step locks the list it reads, and
+# passes over one another worker holds (PostgreSQL: SKIP LOCKED; SQLite has one writer):
+# two workers sweeping the same lists would otherwise wait on each other's list rows while
+# holding the guarantee row, which PostgreSQL ends as a deadlock, one second a list.
 _DECLARED_LIST = Prepared(
-    select(lists, (~_UNDELIVERED).label("copies_out")).where(lists.c.id == bindparam("list_id"))
+    select(lists, (~_UNDELIVERED).label("copies_out"))
+    .where(lists.c.id == bindparam("list_id"))
+    .with_for_update(of=lists, skip_locked=True)
+)
+_LIST = Prepared(
+    select(lists).where(lists.c.id == bindparam("list_id")).with_for_update(skip_locked=True)
 )
 
 
@@ -106,10 +112,8 @@ def sweep(engine: Engine, router: Router, root: Path | None = None) -> int:
 
 def _sent(desk: Desk, list_id: int) -> int:
     row = _DECLARED_LIST.first(desk.conn, {"list_id": list_id})
-    if row is None:  # as `get` says it
-        raise NoResultFound("No row was found when one was required")
-    if row.state != ListState.DECLARED or not row.copies_out:
-        return 0
+    if row is None or row.state != ListState.DECLARED or not row.copies_out:
+        return 0  # another worker has it, or moved it on already
     row = move(desk, row, ListState.SENT, info="发送海关成功")
     review(desk, row)
     return 1
@@ -117,8 +121,8 @@ def _sent(desk: Desk, list_id: int) -> int:
 
 def _send_failed(desk: Desk, list_id: int) -> int:
     """A routed copy was dead-lettered: tell the agent (4) once; a resend picks it up again."""
-    row = get(desk.conn, list_id)
-    if row.state != ListState.DECLARED or row.return_status == Status.SEND_FAILED:
+    row = _LIST.first(desk.conn, {"list_id": list_id})
+    if row is None or row.state != ListState.DECLARED or row.return_status == Status.SEND_FAILED:
         return 0
     error = desk.conn.execute(
         select(deliveries.c.partner_id, deliveries.c.last_error)
@@ -144,8 +148,8 @@ def _send_failed(desk: Desk, list_id: int) -> int:
 
 
 def _review(desk: Desk, list_id: int) -> int:
-    row = get(desk.conn, list_id)
-    if row.state != ListState.SENT:
+    row = _LIST.first(desk.conn, {"list_id": list_id})
+    if row is None or row.state != ListState.SENT:
         return 0
     after = review(desk, row)
     return int(after.state != ListState.SENT)

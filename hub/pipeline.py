@@ -115,6 +115,10 @@ class Processor:
                 seen.add(item)
             return done
         except Exception as exc:
+            if _transient(exc):
+                # A deadlock or a lock that could not be had says nothing about the message:
+                # the batch's transaction fails, and the batch is recorded in a later round.
+                raise
             if _integrity_error(conn, exc):
                 # Another worker recovered the same claim and recorded it first (its insert
                 # committed while ours waited on the unique claim): finish the file like a
@@ -462,6 +466,20 @@ def _integrity_error(conn: Connection, exc: Exception) -> bool:
     """A constraint refused a write: through Core (SQLAlchemy's wrapper) or a `Prepared`
     statement (the driver's own exception)."""
     return isinstance(exc, (IntegrityError, conn.dialect.loaded_dbapi.IntegrityError))
+
+
+# PostgreSQL: deadlock_detected, serialization_failure, lock_not_available; SQLite: busy.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
+TRANSIENT_SQLITE = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED"})
+
+
+def _transient(exc: BaseException) -> bool:
+    """A database error that another try may not meet (the driver's own, or SQLAlchemy's)."""
+    error = getattr(exc, "orig", None) or exc
+    return (
+        getattr(error, "sqlstate", None) in TRANSIENT_SQLSTATES
+        or getattr(error, "sqlite_errorname", None) in TRANSIENT_SQLITE
+    )
 
 
 def _recorded(conn: Connection, claims: Sequence[str]) -> dict:

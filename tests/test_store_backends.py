@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import threading
 from datetime import timedelta
@@ -259,3 +260,65 @@ def test_concurrent_delivery_workers_skip_locked_rows(pg_ws, monkeypatch):
     with engine.connect() as conn:
         rows = conn.execute(select(deliveries.c.state, deliveries.c.attempts)).all()
     assert rows and all(r == ("delivered", 1) for r in rows)
+
+
+def test_a_deadlock_while_recording_fails_the_batch_for_a_later_round_not_the_message(pg_ws, keys):
+    """Another worker holds the second file's claim and then wants the first: PostgreSQL ends
+    the deadlock by failing one side. When that is the hub, its batch is recorded again later
+    and both files are accepted; no file is refused (-3999) for the database's trouble."""
+    from tests.helpers import drop_orders
+
+    drop_orders(pg_ws, keys, 2, seed=61)
+    engine = db(pg_ws)
+    hub = Hub(pg_ws)
+    claims = hub.inbox.claim(10)
+    first, second = (c.name for c in claims)
+    holder = engine.connect()
+    holder.begin()
+    # Only the hub's own deadlock check (1 s after it starts waiting) may find the cycle, and
+    # the other worker gives up its second insert soon after (its lock timeout), as a worker
+    # that lost the deadlock would. The hub then meets no second deadlock, whatever it does.
+    holder.execute(text("SET LOCAL deadlock_timeout = '60s'"))
+    holder.execute(text("SET LOCAL lock_timeout = '1400ms'"))
+    insert_message(holder, claim=second)  # held, uncommitted: the hub's second insert waits
+    failed: list[BaseException] = []
+
+    def record() -> None:
+        try:
+            hub.process_claims(claims)
+        except Exception as exc:  # the batch's transaction failed
+            failed.append(exc)
+
+    recording = threading.Thread(target=record)
+    recording.start()
+    with engine.connect() as watch:
+        waiting = text(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        for _ in range(600):
+            found = watch.execute(waiting).scalar()
+            watch.rollback()  # pg_stat_activity is read once a transaction
+            if found:
+                break
+            threading.Event().wait(0.05)
+
+    def cross() -> None:
+        with contextlib.suppress(Exception):  # it times out if the hub keeps its claims
+            insert_message(holder, claim=first)
+
+    crossing = threading.Thread(target=cross)
+    crossing.start()  # waits for the hub: a cycle, which PostgreSQL breaks after 1 s
+    recording.join(timeout=30)
+    crossing.join(timeout=30)
+    holder.rollback()
+    holder.close()
+    recording.join()
+    assert len(failed) == 1 and "deadlock detected" in str(failed[0]), failed
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(messages)).scalar() == 0
+    assert {d.state for d in hub.process_claims(claims)} == {"accepted"}  # a later round
+    hub.deliver()
+    hub.close()
+    statuses = sorted(e.status for e in receipt_entries(pg_ws.outbox_of("platform")))
+    assert statuses == ["120", "120", "2", "2"]  # each order answered once, none refused

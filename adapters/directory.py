@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import secrets
@@ -37,6 +38,14 @@ def safe_name(name: str) -> str:
     """A file name from outside reduced to characters that can never form a path."""
     cleaned = SAFE_NAME.sub("_", display_name(name)).strip("._") or "file"
     return cleaned[-MAX_SAFE_NAME:]
+
+
+def _dropped_at(entry: os.DirEntry) -> int:
+    """When a file landed in the inbox (its mtime; 0 if it went meanwhile)."""
+    try:
+        return entry.stat(follow_symlinks=False).st_mtime_ns
+    except FileNotFoundError:
+        return 0
 
 
 def is_temporary(name: str) -> bool:
@@ -92,6 +101,13 @@ class DirectoryInbox:
         return found
 
     def _scan(self) -> None:
+        """Queue every ready file: each partner's oldest first, the partners taking turns.
+
+        A partner with a backlog of thousands of files then does not hold up another's
+        one file, and a partner's files are recorded in the order it dropped them (a
+        cancellation after the list it cancels).
+        """
+        per_partner = []
         for partner_id, mode in self.ready.items():
             folder = self.ws.inbox_of(partner_id)
             try:
@@ -100,6 +116,7 @@ class DirectoryInbox:
                 folder.mkdir(parents=True, exist_ok=True)
                 continue
             names = {e.name for e in entries}
+            ready = []
             for entry in entries:
                 if is_temporary(entry.name) or not entry.is_file(follow_symlinks=False):
                     continue
@@ -107,7 +124,12 @@ class DirectoryInbox:
                     continue
                 if mode == "stable-size" and not self._stable(partner_id, entry):
                     continue
-                self._queue.append((partner_id, entry.name))
+                ready.append((_dropped_at(entry), entry.name))
+            if ready:
+                ready.sort()
+                per_partner.append([(partner_id, name) for _, name in ready])
+        for turn in itertools.zip_longest(*per_partner):
+            self._queue.extend(f for f in turn if f is not None)
 
     def _stable(self, partner_id: str, entry: os.DirEntry) -> bool:
         st = entry.stat(follow_symlinks=False)

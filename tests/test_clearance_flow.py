@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
+from sqlalchemy.pool import Pool
 
 from hub.clearance.tables import lists, tax_bills
 from hub.generator import DEMO_PARTIES, cancel_message, make_purchases, refund_message
+from hub.store.db import dispose_all
 from tests.clearance_support import (
     balance,
     configure,
@@ -233,3 +237,52 @@ def test_a_refund_after_thirty_days_is_refused(hub_ws, keys):
     run(hub_ws)
     [entry] = receipt_entries(hub_ws.outbox_of("agent"), "CEB626Message")
     assert entry.status == "-625001" and "over 30 days" in entry.info
+
+
+def test_an_order_finds_the_list_waiting_for_it_by_its_key_not_by_reading_every_waiting_list(
+    hub_ws, keys
+):
+    """At scale hundreds of lists wait at 3; each accepted document must look up only its own."""
+    set_guarantee(hub_ws, GUARANTEE)
+    waiting = [purchase(70 + i) for i in range(3)]
+    for p in waiting:
+        send_list(hub_ws, keys, [p])
+    run(hub_ws)
+    run(hub_ws)
+    assert {the_list(hub_ws, p.cop_no).state for p in waiting} == {"sent"}
+    send_documents(hub_ws, keys, [waiting[0]])
+
+    statements: list[str] = []
+    dispose_all()  # new connections, each traced
+    with _traced(statements):
+        run(hub_ws)
+
+    assert codes(hub_ws, waiting[0])[-1] == "899"
+    engine = db(hub_ws)
+    plans = []
+    with engine.connect() as conn:
+        for sql in {s for s in statements if s.lstrip().upper().startswith("SELECT")}:
+            if not re.search(r"\bFROM lists\b", sql):
+                continue
+            plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}").all()
+            plans.append((sql, " / ".join(str(r[-1]) for r in plan)))
+    assert plans, "no look-up of lists was traced"
+    by_order_key = [(sql, plan) for sql, plan in plans if "lists.order_no =" in sql]
+    assert by_order_key, plans
+    readers_of_every_waiting_list = [
+        (sql, plan) for sql, plan in by_order_key if "ix_lists_order" not in plan
+    ]
+    assert not readers_of_every_waiting_list, readers_of_every_waiting_list
+
+
+@contextmanager
+def _traced(statements: list[str]):
+    def on_connect(dbapi_conn, _record) -> None:
+        dbapi_conn.set_trace_callback(statements.append)
+
+    event.listen(Pool, "connect", on_connect)
+    try:
+        yield
+    finally:
+        event.remove(Pool, "connect", on_connect)
+        dispose_all()

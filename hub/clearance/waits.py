@@ -19,9 +19,9 @@ LINKS: dict[str, tuple[tuple[str, str], ...]] = {
     "CEB411Message": (("ebp_code", "ebpCode"), ("order_no", "orderNo")),
     "CEB511Message": (("logistics_code", "logisticsCode"), ("logistics_no", "logisticsNo")),
 }
-# The waiting lists' query per link and number of keys (one per record of a message, up
-# to its record limit): compiled once, run on the DBAPI cursor.
-_WAITING: dict[tuple[tuple[tuple[str, str], ...], int], Prepared] = {}
+# The lists' query per link and number of keys (one per record of a message, up to its
+# record limit): compiled once, run on the DBAPI cursor.
+_WITH_KEYS: dict[tuple[tuple[tuple[str, str], ...], int], Prepared] = {}
 
 
 def on_documents(ctx, msg_root: str, accepted: Sequence[Record]) -> int:
@@ -36,16 +36,26 @@ def on_documents(ctx, msg_root: str, accepted: Sequence[Record]) -> int:
     params = {
         f"{col}_{i}": v for i, key in enumerate(keys) for (col, _), v in zip(link, key, strict=True)
     }
-    ids = [row.id for row in _waiting(link, len(keys)).all(ctx.conn, params)]
+    ids = [
+        row.id
+        for row in _with_keys(link, len(keys)).all(ctx.conn, params)
+        if row.state == ListState.SENT and row.waiting_since is not None
+    ]
     desk = Desk(ctx.conn, ctx.router, ctx.now, actor="hub")
     for list_id in ids:
         review(desk, get(ctx.conn, list_id))
     return len(ids)
 
 
-def _waiting(link: tuple[tuple[str, str], ...], count: int) -> Prepared:
-    """Lists at 3 waiting for any of `count` keys of `link`."""
-    stmt = _WAITING.get((link, count))
+def _with_keys(link: tuple[tuple[str, str], ...], count: int) -> Prepared:
+    """Lists with any of `count` keys of `link`, and whether they wait.
+
+    Only the keys are in the query, so that it is answered from the key's index. With the
+    state in it too, SQLite chose the state's index instead and read every list at 3 for
+    each accepted order, payment and waybill: with a few hundred lists waiting, that one
+    look-up was a tenth of the hub's time.
+    """
+    stmt = _WITH_KEYS.get((link, count))
     if stmt is None:
         match = or_(
             *(
@@ -53,9 +63,7 @@ def _waiting(link: tuple[tuple[str, str], ...], count: int) -> Prepared:
                 for i in range(count)
             )
         )
-        stmt = _WAITING[(link, count)] = Prepared(
-            select(lists.c.id).where(
-                lists.c.state == ListState.SENT, lists.c.waiting_since.is_not(None), match
-            )
+        stmt = _WITH_KEYS[(link, count)] = Prepared(
+            select(lists.c.id, lists.c.state, lists.c.waiting_since).where(match)
         )
     return stmt

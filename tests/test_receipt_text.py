@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from datetime import datetime
 
 from hypothesis import given, settings
@@ -72,3 +74,18 @@ def test_characters_xml_cannot_carry_become_replacement_characters_and_the_recei
     schemas.validate(root)  # raises on anything the receipt's XSD refuses
     info = root.findtext(f"{{{CEB_NS}}}InventoryReturn/{{{CEB_NS}}}returnInfo")
     assert info == "bad \ufffd\ufffd\ufffd byte\ufffd & <tag>"
+
+
+def test_the_hub_s_guids_are_version_7_uuids_in_the_order_they_were_made():
+    made = []
+    for _ in range(5):
+        made.append(receipts.new_guid())
+        time.sleep(0.002)  # a new millisecond: the random part no longer decides the order
+
+    assert made == sorted(made)
+    assert len(set(made)) == 5
+    for guid in made:
+        parsed = uuid.UUID(guid)
+        assert len(guid) == 36 and guid == guid.upper()
+        assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
+        assert abs((parsed.int >> 80) - time.time() * 1000) < 60_000  # its time is now

@@ -6,9 +6,10 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from adapters.base import FolderSource, QueueSource, Source, sink_status, write_status
 from adapters.directory import DirectoryOutbox
@@ -24,6 +25,7 @@ from hub.faults import crash_point
 from hub.pipeline import Disposition, Inbound, Processor
 from hub.routing import Router
 from hub.scheduler import DELIVERY_JOB, Scheduler, prune_archive
+from hub.store.checkpoint import Checkpointer
 from hub.store.db import engine_for
 from hub.store.states import DeliveryState
 from hub.store.tables import deliveries, messages
@@ -74,6 +76,7 @@ class Hub:
         self._status_written: Any = None
         self._swept_at = float("-inf")  # time.monotonic() of the last clearance sweep
         self._unfinished: list[_Unfinished] = []  # recorded, but not archived or quarantined
+        self.checkpointer = _checkpointer(self.engine)
 
     def _add_transports(self) -> None:
         """A source and a sink per SFTP and per AMQP partner; imported only when configured."""
@@ -307,6 +310,14 @@ class Hub:
                 deliverer.kick()  # the moves' receipts
         return bool(claims or swept)
 
+    def _start_checkpoints(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.start()
+
+    def _stop_checkpoints(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
+
     def _deliverer(self) -> Deliverer:
         return Deliverer(self.deliver, on_delivered=self.wakeup.set).start()
 
@@ -319,6 +330,7 @@ class Hub:
         try:
             self.recover()
             self.scheduler.run_due(every_job=True)
+            self._start_checkpoints()
             deliverer = self._deliverer()
             # Done when a round finds nothing and the deliverer had nothing since the last look
             # (a delivered copy to customs lets the sweep move its list on: another round).
@@ -328,6 +340,7 @@ class Hub:
             self._finish_in_flight()
             if deliverer is not None:
                 deliverer.stop()
+            self._stop_checkpoints()
             self.publish_status()
             self.close()
 
@@ -344,6 +357,7 @@ class Hub:
             from hub.console.server import serve_console
 
             console = serve_console(self.ws, self.settings, self.wakeup)
+        self._start_checkpoints()
         deliverer = self._deliverer()
         try:
             while not stop.is_set():
@@ -360,6 +374,7 @@ class Hub:
             watcher.stop()
             self._finish_in_flight()
             deliverer.stop()  # the pass in progress ends before its sinks are closed
+            self._stop_checkpoints()
             self.scheduler.shutdown()
             self.close()
             if console is not None:
@@ -385,6 +400,13 @@ class _Unfinished:
     claim: Any
     disposition: Disposition
     tries: int
+
+
+def _checkpointer(engine: Engine) -> Checkpointer | None:
+    """A checkpoint thread for a SQLite database file (none for PostgreSQL or memory)."""
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return None
+    return Checkpointer(Path(engine.url.database))
 
 
 def _unread(claim: Any, partner: Any, error: HubError) -> Inbound:

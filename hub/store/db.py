@@ -11,6 +11,13 @@ from hub.config import Settings
 from hub.workspace import Workspace
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # writers wait for each other rather than fail
+# Pages a connection keeps (SQLite's default is 2 MiB). Past ~20,000 messages the indexes
+# keyed by partners' guids no longer fit in 2 MiB, and most look-ups and inserts read their
+# page from the operating system: ~1 MB read a message at 100,000 messages.
+SQLITE_CACHE_KIB = 64 * 1024
+# Log pages after which a commit checkpoints (SQLite's default is 1,000). A running hub
+# checkpoints from its own thread (hub.store.checkpoint) long before; this is the backstop.
+AUTOCHECKPOINT_PAGES = 20_000
 # Execution option of a connection that only reads: on SQLite its transaction is a plain
 # (deferred) BEGIN, so it neither takes nor waits for the write lock.
 READ_ONLY = "hub_read_only"
@@ -35,6 +42,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=FULL")  # a committed message survives power loss
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        cur.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
         cur.close()
 
     @event.listens_for(engine, "begin")

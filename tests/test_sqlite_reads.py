@@ -29,7 +29,7 @@ def test_every_connection_keeps_64_mib_of_pages_and_leaves_checkpoints_to_the_hu
     """2 MiB (SQLite's default) held the indexes of ~20,000 messages; past that most look-ups
     read their page from the operating system."""
     engine = engine_for(config.load(ws), ws)
-    with engine.connect() as one, engine.connect() as other:
+    with reading(engine) as one, reading(engine) as other:  # two connections of the pool
         for conn in (one, other):
             assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -64 * 1024
             assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 20_000

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 from adapters.base import FolderSource, QueueSource, Source, sink_status, write_status
 from adapters.directory import DirectoryOutbox
@@ -19,16 +19,15 @@ from hub.checks import build_stages
 from hub.clearance.sweep import sweep
 from hub.config import Settings
 from hub.delivery.background import Deliverer
-from hub.delivery.worker import Sink, deliver_due
+from hub.delivery.worker import Handover, Sink, deliver_due, next_due
 from hub.errors import HubError, OversizeError
 from hub.faults import crash_point
 from hub.pipeline import Disposition, Inbound, Processor
 from hub.routing import Router
 from hub.scheduler import DELIVERY_JOB, Scheduler, prune_archive
 from hub.store.checkpoint import Checkpointer
-from hub.store.db import engine_for
-from hub.store.states import DeliveryState
-from hub.store.tables import deliveries, messages
+from hub.store.db import engine_for, reading
+from hub.store.tables import messages
 from hub.workers import is_console_worker
 from hub.workspace import Workspace
 
@@ -77,6 +76,9 @@ class Hub:
         self._swept_at = float("-inf")  # time.monotonic() of the last clearance sweep
         self._unfinished: list[_Unfinished] = []  # recorded, but not archived or quarantined
         self.checkpointer = _checkpointer(self.engine)
+        # While the delivery thread runs (SQLite), the main thread records its folder files.
+        self._handover = Handover() if self.engine.dialect.name == "sqlite" else None
+        self._handing_over = False
 
     def _add_transports(self) -> None:
         """A source and a sink per SFTP and per AMQP partner; imported only when configured."""
@@ -193,21 +195,27 @@ class Hub:
         return sum(self._finish_file(u.source, u.claim, u.disposition, u.tries) for u in waiting)
 
     def deliver(self) -> int:
+        handover = self._handover if self._handing_over else None
         attempted = deliver_due(
-            self.engine, self.sinks, self.outbox, self.settings.delivery, skip=self.pulled
-        )
+            self.engine, self.sinks, self.outbox, self.settings.delivery, skip=self.pulled,
+            handover=handover,
+        )  # fmt: skip
         if attempted and self.scheduler.running:
             self._schedule_retry()
         return attempted
 
+    def record_delivered(self) -> int:
+        """Mark delivered what the delivery thread handed over; returns how many rows."""
+        if self._handover is None:
+            return 0
+        return self._handover.record(self.engine, self.settings.delivery)
+
     def _schedule_retry(self) -> None:
-        """Wake the loop when the earliest pending delivery comes due."""
-        with self.engine.connect() as conn:
-            when = conn.execute(
-                select(func.min(deliveries.c.next_attempt_at)).where(
-                    deliveries.c.state == DeliveryState.PENDING
-                )
-            ).scalar()
+        """Wake the loop when the earliest pending delivery comes due (not counting rows
+        handed over for recording: they are delivered)."""
+        in_flight = self._handover.in_flight() if self._handover is not None else None
+        with reading(self.engine) as conn:
+            when = next_due(conn, in_flight)
         if when is not None:
             self.scheduler.at(DELIVERY_JOB, when, lambda: None)  # the round itself delivers
 
@@ -305,6 +313,7 @@ class Hub:
         now = time.monotonic()
         if not claims or now - self._swept_at >= SWEEP_WHILE_BUSY_SECONDS:
             self._swept_at = now
+            self.record_delivered()  # a list moves on once its copies are marked delivered
             swept = sweep(self.engine, self.router, self.ws.root)
             if swept:
                 deliverer.kick()  # the moves' receipts
@@ -319,7 +328,17 @@ class Hub:
             self.checkpointer.stop()
 
     def _deliverer(self) -> Deliverer:
+        self._handing_over = True
         return Deliverer(self.deliver, on_delivered=self.wakeup.set).start()
+
+    def _stop_deliverer(self, deliverer: Deliverer) -> None:
+        """End the delivery thread's pass, then record what it handed over."""
+        deliverer.stop()
+        self._handing_over = False
+        try:
+            self.record_delivered()
+        except Exception:  # still pending: written again, under the same names, next start
+            log.exception("recording the last delivered files failed")
 
     def run_once(self) -> None:
         """Everything pending, until nothing is left to do now; each scheduled job runs once."""
@@ -339,7 +358,7 @@ class Hub:
         finally:
             self._finish_in_flight()
             if deliverer is not None:
-                deliverer.stop()
+                self._stop_deliverer(deliverer)
             self._stop_checkpoints()
             self.publish_status()
             self.close()
@@ -373,7 +392,7 @@ class Hub:
         finally:
             watcher.stop()
             self._finish_in_flight()
-            deliverer.stop()  # the pass in progress ends before its sinks are closed
+            self._stop_deliverer(deliverer)  # its pass ends before its sinks are closed
             self._stop_checkpoints()
             self.scheduler.shutdown()
             self.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from sqlalchemy import func, select
 
@@ -11,6 +12,7 @@ from hub import config
 from hub.clearance.tables import lists
 from hub.delivery.background import Deliverer
 from hub.runner import Hub
+from hub.store.db import reading
 from hub.store.tables import deliveries
 from tests.clearance_support import db, purchase, send_documents, send_list, set_guarantee
 from tests.helpers import statuses
@@ -125,3 +127,63 @@ def test_while_batches_keep_coming_the_sweep_waits_its_interval_and_lists_still_
     assert all(r == "idle+sweep" for r in rounds if r.startswith("idle"))
     with db(hub_ws).connect() as conn:
         assert conn.execute(select(lists.c.state)).scalars().all() == ["closed"] * 3
+
+
+def _one_order(ws, keys):
+    from tests.helpers import drop_orders
+
+    drop_orders(ws, keys, 1)
+    hub = Hub(ws)
+    hub.process_claims(hub.inbox.claim(10))  # recorded: a receipt and two copies pending
+    return hub
+
+
+def _outbox_files(ws) -> int:
+    from tests.helpers import files
+
+    return len(files(ws.outbox, "*/*.xml"))
+
+
+def _states(ws) -> list[str]:
+    with reading(db(ws)) as conn:  # does not wait for a writer
+        return conn.execute(select(deliveries.c.state).order_by(deliveries.c.id)).scalars().all()
+
+
+def test_the_delivery_thread_writes_files_while_another_writer_holds_the_database(hub_ws, keys):
+    """On SQLite the main thread holds the write lock for a whole batch; the delivery thread
+    does not wait for it: what it wrote to folders is marked delivered by the main thread."""
+
+    hub = _one_order(hub_ws, keys)
+    n = len(_states(hub_ws))
+    holder = db(hub_ws).connect()
+    holder.begin()  # BEGIN IMMEDIATE: the write lock, as a batch being recorded holds it
+    deliverer = hub._deliverer()
+    try:
+        started = time.monotonic()
+        assert deliverer.drain() == n
+        waited = time.monotonic() - started
+        assert _outbox_files(hub_ws) == n
+        assert _states(hub_ws) == ["pending"] * n  # written, not yet marked
+    finally:
+        holder.rollback()
+        holder.close()
+        hub._stop_deliverer(deliverer)  # marks what it handed over
+        hub.close()
+    assert waited < 5.0  # the old thread waited for the lock (30 s) before drain returned
+    assert _states(hub_ws) == ["delivered"] * n
+
+
+def test_files_written_but_not_yet_marked_are_written_once_again_at_the_next_start(hub_ws, keys):
+
+    hub = _one_order(hub_ws, keys)
+    n = len(_states(hub_ws))
+    deliverer = hub._deliverer()
+    assert deliverer.drain() == n
+    deliverer.stop()  # stopped before the main thread marked them: as if the hub died
+    hub.close()
+    assert _states(hub_ws) == ["pending"] * n
+
+    Hub(hub_ws).run_once()
+
+    assert _states(hub_ws) == ["delivered"] * n
+    assert _outbox_files(hub_ws) == n  # replaced, not duplicated

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 from sqlalchemy import func, select
 
@@ -152,16 +151,15 @@ def _states(ws) -> list[str]:
 def test_the_delivery_thread_writes_files_while_another_writer_holds_the_database(hub_ws, keys):
     """On SQLite the main thread holds the write lock for a whole batch; the delivery thread
     does not wait for it: what it wrote to folders is marked delivered by the main thread."""
-
     hub = _one_order(hub_ws, keys)
     n = len(_states(hub_ws))
     holder = db(hub_ws).connect()
     holder.begin()  # BEGIN IMMEDIATE: the write lock, as a batch being recorded holds it
     deliverer = hub._deliverer()
     try:
-        started = time.monotonic()
+        # While the lock is held: the old thread waited for it, failed after 30 s, and
+        # drain counted nothing.
         assert deliverer.drain() == n
-        waited = time.monotonic() - started
         assert _outbox_files(hub_ws) == n
         assert _states(hub_ws) == ["pending"] * n  # written, not yet marked
     finally:
@@ -169,7 +167,6 @@ def test_the_delivery_thread_writes_files_while_another_writer_holds_the_databas
         holder.close()
         hub._stop_deliverer(deliverer)  # marks what it handed over
         hub.close()
-    assert waited < 5.0  # the old thread waited for the lock (30 s) before drain returned
     assert _states(hub_ws) == ["delivered"] * n
 
 

@@ -26,7 +26,7 @@ from hub.pipeline import Disposition, Inbound, Processor
 from hub.routing import Router
 from hub.scheduler import DELIVERY_JOB, Scheduler, prune_archive
 from hub.store.checkpoint import Checkpointer
-from hub.store.db import engine_for, reading
+from hub.store.db import engine_for, reading, side_engine
 from hub.store.tables import messages
 from hub.workers import is_console_worker
 from hub.workspace import Workspace
@@ -52,6 +52,7 @@ class Hub:
         self.ws = ws
         self.settings = settings or config.load(ws)
         self.engine = engine_for(self.settings, ws)
+        self.side_engine = side_engine(self.engine)  # the delivery thread's connections
         self.router = Router(self.settings, sign_envelope=envelope_signer(ws))
         self.processor = Processor(self.settings, build_stages(ws, self.settings), self.router)
         self.checker = Checker(ws.root, self.settings, self.settings.hub.checkers())
@@ -197,7 +198,7 @@ class Hub:
     def deliver(self) -> int:
         handover = self._handover if self._handing_over else None
         attempted = deliver_due(
-            self.engine, self.sinks, self.outbox, self.settings.delivery, skip=self.pulled,
+            self.side_engine, self.sinks, self.outbox, self.settings.delivery, skip=self.pulled,
             handover=handover,
         )  # fmt: skip
         if attempted and self.scheduler.running:
@@ -214,7 +215,7 @@ class Hub:
         """Wake the loop when the earliest pending delivery comes due (not counting rows
         handed over for recording: they are delivered)."""
         in_flight = self._handover.in_flight() if self._handover is not None else None
-        with reading(self.engine) as conn:
+        with reading(self.side_engine) as conn:
             when = next_due(conn, in_flight)
         if when is not None:
             self.scheduler.at(DELIVERY_JOB, when, lambda: None)  # the round itself delivers

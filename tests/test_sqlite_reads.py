@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 
 from sqlalchemy import event, func, select
 
 from hub import config
 from hub.bench.workload import generate, message_mix, prepare_workspace
 from hub.runner import Hub
-from hub.store.db import engine_for, reading
+from hub.store.db import READ_ONLY, engine_for, make_engine, reading, side_engine
 from hub.store.tables import deliveries, messages
 
 
@@ -66,3 +67,42 @@ def test_a_batch_keeps_its_savepoints_undo_pages_in_memory_not_in_a_temporary_fi
     assert seen == [[]] * len(seen)
     with hub.engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(messages)) == 120
+
+
+def test_the_hubs_writes_run_one_after_another_on_one_connection_so_its_page_cache_stays(
+    tmp_path,
+):
+    """A SQLite connection that finds another has committed since its last transaction
+    drops its whole page cache. The pool used to hand the main thread its two connections
+    in turn, so every other batch began cold; the delivery thread's reads took one too."""
+    ws = prepare_workspace(tmp_path / "ws")
+    types, _ = message_mix()
+    generate(ws, 400, types, seed=6)
+    hub = Hub(ws)
+    begun: list[tuple[str, int, bool]] = []
+
+    def on_begin(conn):
+        read_only = bool(conn.get_execution_options().get(READ_ONLY))
+        begun.append((threading.current_thread().name, id(conn.connection.dbapi_connection),
+                      read_only))  # fmt: skip
+
+    event.listen(hub.engine, "begin", on_begin)
+    event.listen(hub.side_engine, "begin", on_begin)
+    hub.run_once()
+    hub.close()
+    writers = {conn for thread, conn, read_only in begun if not read_only}
+    deliverer = {conn for thread, conn, _ in begun if thread == "deliverer"}
+    assert len([b for b in begun if not b[2]]) >= 6 and len(writers) == 1
+    assert deliverer and not deliverer & writers  # it read, on connections of its own
+    with hub.engine.connect() as conn:
+        delivered = select(func.count()).select_from(deliveries).where(
+            deliveries.c.delivered_at.is_not(None)
+        )  # fmt: skip
+        assert conn.scalar(delivered) >= 400 * 4
+
+
+def test_only_a_sqlite_file_gets_a_side_engine():
+    memory = make_engine("sqlite://")
+    assert side_engine(memory) is memory
+    postgres = make_engine("postgresql+psycopg://postgres@127.0.0.1/test")
+    assert side_engine(postgres) is postgres

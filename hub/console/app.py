@@ -13,7 +13,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from hub.config import Settings
 from hub.console.auth import session_secret
 from hub.console.deps import Console, LoginRequired, page_user, render
-from hub.store.db import engine_for
+from hub.store.db import engine_for, side_engine
 from hub.workspace import Workspace
 
 SESSION_COOKIE = "cebhub_session"
@@ -36,7 +36,8 @@ def create_app(ws: Workspace, settings: Settings, *, wakeup: Event | None = None
         openapi_url="/openapi.json",
         redoc_url=None,
     )
-    app.state.console = Console(ws, settings, engine_for(settings, ws), wakeup)
+    # The console's threads keep off the connection the hub's main thread writes on.
+    app.state.console = Console(ws, settings, side_engine(engine_for(settings, ws)), wakeup)
     app.add_middleware(
         SessionMiddleware,
         secret_key=session_secret(ws),

@@ -59,12 +59,22 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 _engines: dict[str, Engine] = {}
+_side_engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # Each SQLite connection has its own page cache, and a connection that finds another
+        # has committed since its last transaction drops all of it. The writer's connection
+        # keeps its cache warm only if its transactions run on it, one after the other: the
+        # pool hands out the connection given back last (the default is the one given back
+        # first, which alternated the writer between two connections), and other threads use
+        # a side engine (`side_engine`).
+        lifo = {"pool_use_lifo": True} if sqlite_path(url) else {}  # memory: one connection
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **lifo
+        )
         _configure_sqlite(engine)
     else:
         engine = create_engine(url, pool_pre_ping=True)
@@ -85,11 +95,26 @@ def engine_for(settings: Settings, ws: Workspace) -> Engine:
         return engine
 
 
+def side_engine(engine: Engine) -> Engine:
+    """For a thread beside the hub's main one, on SQLite: the same database through
+    connections of its own, so that its reads never take the connection the main thread's
+    writes keep warm. Elsewhere (PostgreSQL keeps one cache for all) the engine itself."""
+    url = engine.url.render_as_string(hide_password=False)
+    if engine.dialect.name != "sqlite" or sqlite_path(url) is None:  # or in memory: one only
+        return engine
+    with _lock:
+        side = _side_engines.get(url)
+        if side is None:
+            side = _side_engines[url] = make_engine(url)
+        return side
+
+
 def dispose_all() -> None:
     with _lock:
-        for engine in _engines.values():
+        for engine in [*_engines.values(), *_side_engines.values()]:
             engine.dispose()
         _engines.clear()
+        _side_engines.clear()
 
 
 def sqlite_path(url: str) -> Path | None:

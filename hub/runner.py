@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -35,6 +36,12 @@ log = logging.getLogger(__name__)
 
 ONCE_QUEUE_WAIT = 0.5  # `run --once`: seconds a queue may take to send its first message
 SWEEP_WHILE_BUSY_SECONDS = 0.2  # at most this long between sweeps while batches keep coming
+# While the delivery thread runs beside the main one: a thread that takes the interpreter lock
+# while the main thread is inside SQLite may keep it for the whole switch interval (Python's
+# default 5 ms) before the main thread, the hub's bottleneck, gets it back. At 700 msg/s the
+# main thread spent ~11 % of its time waiting so; with 1 ms the median latency fell in each of
+# five paired runs (docs/performance.md, round 8).
+LOCK_SWITCH_SECONDS = 0.001
 UNFINISHED_RETRY_SECONDS = 60.0  # a claim that could not be archived or quarantined waits this
 UNFINISHED_TRIES = 10  # then it is left to the next start's recovery
 
@@ -80,6 +87,7 @@ class Hub:
         # While the delivery thread runs (SQLite), the main thread records its folder files.
         self._handover = Handover() if self.engine.dialect.name == "sqlite" else None
         self._handing_over = False
+        self._switch_was = sys.getswitchinterval()
 
     def _add_transports(self) -> None:
         """A source and a sink per SFTP and per AMQP partner; imported only when configured."""
@@ -330,11 +338,14 @@ class Hub:
 
     def _deliverer(self) -> Deliverer:
         self._handing_over = True
+        self._switch_was = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch_was, LOCK_SWITCH_SECONDS))
         return Deliverer(self.deliver, on_delivered=self.wakeup.set).start()
 
     def _stop_deliverer(self, deliverer: Deliverer) -> None:
         """End the delivery thread's pass, then record what it handed over."""
         deliverer.stop()
+        sys.setswitchinterval(self._switch_was)
         self._handing_over = False
         try:
             self.record_delivered()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 
 from sqlalchemy import func, select
@@ -10,11 +11,11 @@ from adapters.directory import DirectoryOutbox
 from hub import config
 from hub.clearance.tables import lists
 from hub.delivery.background import Deliverer
-from hub.runner import Hub
+from hub.runner import LOCK_SWITCH_SECONDS, Hub
 from hub.store.db import reading
 from hub.store.tables import deliveries
 from tests.clearance_support import db, purchase, send_documents, send_list, set_guarantee
-from tests.helpers import statuses
+from tests.helpers import drop_orders, statuses
 
 
 def test_run_once_writes_every_file_from_the_deliverer_and_lists_still_reach_release(
@@ -184,3 +185,23 @@ def test_files_written_but_not_yet_marked_are_written_once_again_at_the_next_sta
 
     assert _states(hub_ws) == ["delivered"] * n
     assert _outbox_files(hub_ws) == n  # replaced, not duplicated
+
+
+def test_while_the_delivery_thread_runs_the_main_thread_gets_the_interpreter_lock_back_soon(
+    hub_ws, keys, monkeypatch
+):
+    """Another thread that takes the lock while the main thread is in SQLite keeps it for at
+    most the switch interval: 1 ms while the hub's threads run, Python's own value after."""
+    drop_orders(hub_ws, keys, 3)
+    seen: list[float] = []
+    real = DirectoryOutbox.deliver
+
+    def spy(self, partner_id, file_name, body):
+        seen.append(sys.getswitchinterval())
+        return real(self, partner_id, file_name, body)
+
+    monkeypatch.setattr(DirectoryOutbox, "deliver", spy)
+    before = sys.getswitchinterval()
+    Hub(hub_ws).run_once()
+    assert len(seen) >= 3 and set(seen) == {LOCK_SWITCH_SECONDS} and LOCK_SWITCH_SECONDS <= 0.001
+    assert sys.getswitchinterval() == before

@@ -107,6 +107,9 @@ class FolderSource:
         # claims/ also holds the SFTP sources' downloads: those are theirs to finish
         return [c for c in self.inbox.recover() if c.partner_id in self.partner_ids]
 
+    def stranded(self, in_flight: set[str], older_than: float) -> list[Claim]:
+        return self.inbox.stranded(in_flight, older_than)
+
     def status(self) -> list[AdapterStatus]:
         return []  # a local folder has no outage of its own to report
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -98,6 +99,29 @@ class DirectoryInbox:
                     original = path.name.partition("--")[2] or path.name
                     st = path.stat()
                     found.append(Claim(pdir.name, path, original, st.st_size, utcnow()))
+        return found
+
+    def stranded(self, in_flight: set[str], older_than: float) -> list[Claim]:
+        """This process's own claims that it no longer holds, claimed over `older_than`
+        seconds ago, oldest first: what a failure between claiming and recording (a bug)
+        left behind, which `recover` would only take at the next start."""
+        found = []
+        if not self.ws.claims.is_dir():
+            return found
+        me = (os.getpid(), _host_tag(socket.gethostname()))
+        before = time.time_ns() - int(older_than * 1e9)
+        for partner_id in self.ready:
+            folder = self.ws.claims / partner_id
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.iterdir()):
+                name = path.name
+                if name in in_flight or claim_owner(name) != me or _claimed_at(name) > before:
+                    continue
+                with contextlib.suppress(FileNotFoundError):  # finished meanwhile
+                    size = path.stat().st_size
+                    original = name.partition("--")[2] or name
+                    found.append(Claim(partner_id, path, original, size, utcnow()))
         return found
 
     def _scan(self) -> None:
@@ -328,6 +352,14 @@ def claim_owner(name: str) -> tuple[int, str] | None:
     if len(parts) != 4 or not parts[2].isdigit():
         return None
     return int(parts[2]), parts[3]
+
+
+def _claimed_at(name: str) -> int:
+    """When a claim was taken (nanoseconds, from its name)."""
+    try:
+        return int(name.partition("-")[0], 16)
+    except ValueError:
+        return 0
 
 
 def orphaned(name: str) -> bool:

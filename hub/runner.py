@@ -115,6 +115,7 @@ class Hub:
         days = self.settings.hub.archive_days
         scheduler.every("housekeeping", 3600.0, lambda: prune_archive(self.ws.archive, days))
         scheduler.every("unfinished claims", UNFINISHED_RETRY_SECONDS, self.retry_unfinished)
+        scheduler.every("stranded claims", UNFINISHED_RETRY_SECONDS, self.finish_stranded)
         scheduler.install_hooks(self)
         return scheduler
 
@@ -202,6 +203,26 @@ class Hub:
         """Finish the recorded claims whose archive or quarantine failed; returns how many."""
         waiting, self._unfinished = self._unfinished, []
         return sum(self._finish_file(u.source, u.claim, u.disposition, u.tries) for u in waiting)
+
+    def finish_stranded(self) -> int:
+        """Record the folder claims this process took and then lost hold of; returns how many.
+
+        A failure between claiming and recording (a bug: a read or a hand-over that raised)
+        leaves its claims in claims/, owned by this live process, so `recover` would only
+        take them at the next start. Run between rounds, when every claim the hub holds is
+        in a batch being checked or waits in `_unfinished`; a claim younger than the retry
+        interval is left alone.
+        """
+        held = {_name(c) for batch in self._checking for c in batch.claims}
+        held.update(_name(u.claim) for u in self._unfinished)
+        stranded = self.folder.stranded(held, older_than=UNFINISHED_RETRY_SECONDS)
+        if stranded:
+            log.warning("%d claims of this process were held by nothing; recording them now",
+                        len(stranded))  # fmt: skip
+        batch = self.settings.hub.batch_size
+        for i in range(0, len(stranded), batch):
+            self.process_claims(stranded[i : i + batch], self.folder)
+        return len(stranded)
 
     def deliver(self) -> int:
         handover = self._handover if self._handing_over else None

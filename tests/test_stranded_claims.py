@@ -1,0 +1,101 @@
+"""A claim the running hub lost hold of (a failure between claiming and recording) is recorded
+by that same hub a little later, not only at its next start."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from sqlalchemy import func, select
+
+from adapters.directory import _host_tag
+from hub import config, runner
+from hub.runner import Hub
+from hub.store.tables import messages
+from tests.clearance_support import db
+from tests.helpers import drop_orders, files, statuses
+
+DEADLINE = 60.0
+
+
+def _read_fails_once(monkeypatch) -> None:
+    """A bug in reading a batch: the round raises after its files were claimed."""
+    real, failed = Hub.read, []
+
+    def read(self, claim, source=None):
+        if not failed:
+            failed.append(claim)
+            raise RuntimeError("a bug while reading a batch")
+        return real(self, claim, source)
+
+    monkeypatch.setattr(Hub, "read", read)
+
+
+def _recorded(ws) -> int:
+    with db(ws).connect() as conn:
+        return conn.execute(select(func.count()).select_from(messages)).scalar()
+
+
+def test_the_hub_records_its_own_claims_that_a_failed_round_left_behind(hub_ws, keys, monkeypatch):
+    drop_orders(hub_ws, keys, 2)
+    _read_fails_once(monkeypatch)
+    hub = Hub(hub_ws)
+    try:
+        try:
+            hub._claim_all()
+        except RuntimeError:
+            pass
+        else:
+            raise AssertionError("the round did not fail")
+        stuck = files(hub_ws.claims / "platform")
+        assert len(stuck) == 2 and _recorded(hub_ws) == 0
+        # Another live process's claim and a claim just taken are not this pass's to finish.
+        other = (
+            hub_ws.claims
+            / "platform"
+            / (
+                f"{time.time_ns() - 10**12:x}-0badcafe-{os.getppid()}-{_host_tag(os.uname()[1])}"
+                "--theirs.xml"
+            )
+        )
+        other.write_bytes(b"<theirs/>")
+        assert hub.finish_stranded() == 0  # the two are younger than the retry interval
+
+        monkeypatch.setattr(runner, "UNFINISHED_RETRY_SECONDS", 0.0)
+        assert hub.finish_stranded() == 2
+        assert hub.finish_stranded() == 0
+        hub.deliver()
+    finally:
+        hub.close()
+    assert files(hub_ws.claims / "platform") == [other]
+    assert len(files(hub_ws.archive, "*/*/*.xml")) == 2 and _recorded(hub_ws) == 2
+    # each answered once, as any order is (2: received, 120: stored)
+    assert sorted(statuses(hub_ws.outbox_of("platform"))) == ["120", "120", "2", "2"]
+
+
+def test_in_service_a_claim_left_by_a_failed_round_is_recorded_without_a_restart(
+    hub_ws, keys, monkeypatch
+):
+    doc = config.read_document(hub_ws)
+    doc["console"]["enabled"] = False
+    config.write_document(hub_ws, doc)
+    monkeypatch.setattr(runner, "UNFINISHED_RETRY_SECONDS", 0.5)  # the job's interval too
+    _read_fails_once(monkeypatch)
+    drop_orders(hub_ws, keys, 1)
+    hub, stop = Hub(hub_ws), threading.Event()
+    service = threading.Thread(target=hub.run_forever, args=(stop,))
+    service.start()
+    try:
+        deadline = time.monotonic() + DEADLINE
+        while (
+            not files(hub_ws.archive, "*/*/*.xml") or len(files(hub_ws.outbox_of("platform"))) < 2
+        ):
+            assert time.monotonic() < deadline, "the stranded claim was never recorded and answered"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        hub.wakeup.set()
+        service.join(DEADLINE)
+    assert not files(hub_ws.claims / "platform") and _recorded(hub_ws) == 1
+    assert sorted(statuses(hub_ws.outbox_of("platform"))) == ["120", "2"]

@@ -200,8 +200,9 @@ class Processor:
         records = item.extracted()
         handler = HANDLERS[item.msg_type.root]
         ctx = ApplyContext(
-            conn=conn, message_id=message_id, partner=item.partner, now=now, router=self.router
-        )
+            conn=conn, message_id=message_id, partner=item.partner, now=now, router=self.router,
+            subscriptions=item.subscriptions,
+        )  # fmt: skip
         # count_stage has already refused a message over the record limit.
         if refusal is not None:  # the only record was refused the first time round
             outcomes = [(records[0], self._refused(handler, records[0], refusal))]

@@ -102,3 +102,41 @@ def test_subscription_to_refused_records_gets_their_receipts(hub_ws, keys):
     again = sign(subscribe(payment_message(purchases, DEMO_PARTIES), ("RET", WATCHERS["ret"][0])))
     assert codes_of(send(hub_ws, "payment", again)) == ["-401007"]
     assert codes_of(receipt_entries(hub_ws.outbox_of("ret"))) == ["-401007"]
+
+
+def test_a_lists_subscribers_get_its_receipts_at_every_step_from_the_verified_message(
+    hub_ws, keys, monkeypatch
+):
+    """RET and ALL subscribers of a CEB621 get every CEB622 its moves send, from the entries
+    read off the verified tree: the stored body is not read back and parsed again."""
+    from hub import xmlsafe
+    from hub.generator import list_message
+    from tests.clearance_support import purchase, run, send_documents, set_guarantee, submit
+
+    add_watchers(hub_ws)
+    set_guarantee(hub_ws, "100000")
+    bought = [purchase(91)]
+    send_documents(hub_ws, keys, bought)
+    root = subscribe(
+        list_message(bought, DEMO_PARTIES, app_status="2", app_type="1"),
+        ("RET", WATCHERS["ret"][0]),
+        ("ALL", WATCHERS["all"][0]),
+        ("DATA", WATCHERS["data"][0]),
+    )
+    parsed: list[bytes] = []
+    real_parse = xmlsafe.parse
+
+    def parse(data, **kw):
+        parsed.append(data)
+        return real_parse(data, **kw)
+
+    monkeypatch.setattr(xmlsafe, "parse", parse)
+    submit(hub_ws, "agent", keys["agent"].sign(root))
+    run(hub_ws)
+
+    steps = ["2", "3", "120", "399", "800", "899"]
+    assert codes_of(receipt_entries(hub_ws.outbox_of("agent"), "CEB622Message")) == steps
+    assert codes_of(receipt_entries(hub_ws.outbox_of("ret"), "CEB622Message")) == steps
+    assert codes_of(receipt_entries(hub_ws.outbox_of("all"), "CEB622Message")) == steps
+    assert receipt_entries(hub_ws.outbox_of("data"), "CEB622Message") == []
+    assert len([d for d in parsed if b"CEB621Message" in d]) == 1  # checked once, not again

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import Connection, Row, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, null, select, update
 from sqlalchemy.exc import NoResultFound
 
 from hub import metrics
@@ -102,6 +102,9 @@ _INSERT_LOG = Prepared(insert(list_log))
 _INSERT_RECEIPT = Prepared(insert(receipts))
 _ROUTED_MESSAGE = Prepared(
     select(messages.c.guid, messages.c.body).where(messages.c.id == bindparam("message_id"))
+)
+_ROUTED_GUID = Prepared(  # a bare copy refers to the stored body: no need to read it
+    select(messages.c.guid, null().label("body")).where(messages.c.id == bindparam("message_id"))
 )
 _ROUTED_TO = Prepared(  # the partners that have the message's routed copy already
     select(deliveries.c.partner_id).where(
@@ -356,7 +359,9 @@ def send_copies(desk: Desk, row: Row) -> bool:
     have = {r.partner_id for r in _ROUTED_TO.all(desk.conn, {"message_id": row.message_id})}
     missing = [partner for partner in targets if partner.id not in have]
     if missing:
-        msg = _required(_ROUTED_MESSAGE.first(desk.conn, {"message_id": row.message_id}))
+        wrapped = any(Router.envelope_receiver(partner) for partner in missing)
+        read = _ROUTED_MESSAGE if wrapped else _ROUTED_GUID
+        msg = _required(read.first(desk.conn, {"message_id": row.message_id}))
     for partner in missing:
         desk.router._enqueue(
             desk.conn,

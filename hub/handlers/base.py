@@ -19,7 +19,7 @@ from hub.constants import (
     APP_TYPE_NEW,
 )
 from hub.errors import RecordRejected
-from hub.messages.records import Record
+from hub.messages.records import Record, Subscription
 from hub.messages.types import MessageType
 from hub.store.prepared import Prepared
 from hub.store.states import RecordState
@@ -37,6 +37,8 @@ class ApplyContext:
     partner: Partner
     now: datetime
     router: Router | None = None  # for handlers whose effects send receipts or route (lists)
+    # The message's BaseSubscribe entries, as read from the verified tree (never re-parsed).
+    subscriptions: Callable[[], list[Subscription]] = list
 
 
 @dataclass

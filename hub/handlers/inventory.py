@@ -5,10 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from lxml import etree
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import bindparam, insert, select
 
-from hub import xmlsafe
 from hub.clearance import actions
 from hub.clearance.lifecycle import Desk, pre_no_for, receipt_keys, update_list
 from hub.clearance.states import EDITABLE, ListState
@@ -18,10 +16,9 @@ from hub.codes import LIST_DECLARED, LIST_INVALID, Status
 from hub.constants import APP_STATUS_DECLARE, APP_TYPE_CHANGE, APP_TYPE_DELETE, APP_TYPE_NEW
 from hub.errors import RecordRejected
 from hub.handlers.base import ApplyContext, RecordOutcome
-from hub.messages.records import Record, subscriptions_of
+from hub.messages.records import Record
 from hub.messages.types import LIST
 from hub.store.prepared import Prepared
-from hub.store.tables import messages
 
 RECEIPT_SUBSCRIPTIONS = ("ALL", "RET")  # BaseSubscribe statuses that want receipts
 
@@ -53,9 +50,6 @@ class InventoryHandler:
     """appType 1 saves or declares, 2 changes and 3 deletes a list while temporary or returned."""
 
     msg_type = LIST
-
-    def __init__(self) -> None:
-        self._subscribers: tuple[int, list[str]] | None = None  # (message_id, partner ids)
 
     def apply(self, ctx: ApplyContext, record: Record) -> RecordOutcome:
         assert ctx.router is not None, "lists need the router to answer and route"
@@ -113,7 +107,7 @@ class InventoryHandler:
             "partner_id": ctx.partner.id,
             "message_id": ctx.message_id,
             "updated_at": ctx.now,
-            "subscribers": self._subscribers_of(ctx),
+            "subscribers": _subscribers(ctx),
             "waiting_since": None,
             "waiting_for": None,
         }
@@ -134,25 +128,15 @@ class InventoryHandler:
         # preNo is made from the new id; the update hands back the whole row.
         return update_list(ctx.conn, list_id, {"pre_no": pre_no_for(list_id, ctx.now)})
 
-    def _subscribers_of(self, ctx: ApplyContext) -> list[str]:
-        """Partners named by the message's BaseSubscribe for receipts (read once per message)."""
-        if self._subscribers is None or self._subscribers[0] != ctx.message_id:
-            self._subscribers = (ctx.message_id, _subscribers(ctx.conn, ctx))
-        return self._subscribers[1]
 
-
-def _subscribers(conn: Connection, ctx: ApplyContext) -> list[str]:
-    body = _BODY.scalar(conn, {"id": ctx.message_id})
-    if not body or b"BaseSubscribe" not in body:
-        return []
-    hub = ctx.router.settings.hub
-    root: etree._Element = xmlsafe.parse(
-        body, max_bytes=hub.max_message_bytes, max_depth=hub.max_depth
-    )
+def _subscribers(ctx: ApplyContext) -> list[str]:
+    """Partners the message's BaseSubscribe names for receipts (the entries are the
+    message's own, kept with it: no cache keyed by message id, which a rolled-back
+    savepoint lets SQLite give to the next message)."""
     by_dxp = {p.dxp_id: p.id for p in ctx.router.settings.partners.values() if p.dxp_id}
     return [
         by_dxp[s.dxp_address]
-        for s in subscriptions_of(root)
+        for s in ctx.subscriptions()
         if s.status in RECEIPT_SUBSCRIPTIONS
         and s.dxp_address in by_dxp
         and by_dxp[s.dxp_address] != ctx.partner.id
@@ -166,5 +150,4 @@ _BY_KEY = Prepared(
     )
 )
 _INSERT_LIST = Prepared(insert(lists).returning(lists.c.id))
-_BODY = Prepared(select(messages.c.body).where(messages.c.id == bindparam("id")))
 INVENTORY_HANDLER = InventoryHandler()

@@ -8,6 +8,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -193,3 +195,25 @@ def drop_orders(ws: Workspace, keys, n: int, seed: int = 1) -> list[str]:
         names.append(f"order-{seed}-{i}.xml")
         (ws.inbox_of("platform") / names[-1]).write_bytes(data)
     return names
+
+
+@contextmanager
+def in_service(hub, join_seconds: float = 60.0) -> Iterator[None]:
+    """`hub.run_forever` in a thread, as `cebhub run` runs it; stopped on the way out."""
+    stop = threading.Event()
+    service = threading.Thread(target=hub.run_forever, args=(stop,))
+    service.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        hub.wakeup.set()
+        service.join(join_seconds)
+
+
+def wait_until(condition, what: str, seconds: float = 60.0) -> None:
+    """Poll `condition` until it holds; fail with `what` (what never happened) after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)

@@ -19,7 +19,7 @@ from hub.scheduler import Scheduler
 from hub.store.db import engine_for
 from hub.store.states import DeliveryState
 from hub.store.tables import deliveries
-from tests.helpers import cli, drop_orders, files
+from tests.helpers import cli, drop_orders, files, in_service, wait_until
 
 DEADLINE = 60.0  # seconds a loop may take before the test calls it a hang (not a timing)
 PLATFORM_CODES = f"{DEMO_PARTIES.ebp_code},{DEMO_PARTIES.ebc_code}"
@@ -162,23 +162,13 @@ def test_in_service_a_failed_delivery_is_retried_when_it_comes_due(hub_ws, keys,
     config.write_document(hub_ws, doc)
     break_outbox(hub_ws, "customs")
     drop_orders(hub_ws, keys, 1)
-    hub, stop = Hub(hub_ws), threading.Event()
-    service = threading.Thread(target=hub.run_forever, args=(stop,))
-    service.start()
-    try:
-        deadline = time.monotonic() + DEADLINE
-        while not rows(hub_ws, "customs") or rows(hub_ws, "customs")[0].attempts == 0:
-            assert time.monotonic() < deadline, "the first attempt never came"
-            time.sleep(0.05)
+    with in_service(Hub(hub_ws)):
+        wait_until(lambda: rows(hub_ws, "customs") and rows(hub_ws, "customs")[0].attempts,
+                   "the first attempt never came")  # fmt: skip
         hub_ws.outbox_of("customs").unlink()  # fixed: the retry finds a folder
         hub_ws.outbox_of("customs").mkdir()
-        while rows(hub_ws, "customs")[0].state != DeliveryState.DELIVERED:
-            assert time.monotonic() < deadline, "the retry was never made"
-            time.sleep(0.05)
-    finally:
-        stop.set()
-        hub.wakeup.set()
-        service.join(DEADLINE)
+        wait_until(lambda: rows(hub_ws, "customs")[0].state == DeliveryState.DELIVERED,
+                   "the retry was never made")  # fmt: skip
     assert rows(hub_ws, "customs")[0].attempts == 2
     assert len(files(hub_ws.outbox_of("customs"))) == 1
     assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text

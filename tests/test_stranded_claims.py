@@ -4,7 +4,6 @@ by that same hub a little later, not only at its next start."""
 from __future__ import annotations
 
 import os
-import threading
 import time
 
 from sqlalchemy import func, select
@@ -14,7 +13,7 @@ from hub import config, runner
 from hub.runner import Hub
 from hub.store.tables import messages
 from tests.clearance_support import db
-from tests.helpers import drop_orders, files, statuses
+from tests.helpers import drop_orders, files, in_service, statuses, wait_until
 
 DEADLINE = 60.0
 
@@ -83,19 +82,12 @@ def test_in_service_a_claim_left_by_a_failed_round_is_recorded_without_a_restart
     monkeypatch.setattr(runner, "UNFINISHED_RETRY_SECONDS", 0.5)  # the job's interval too
     _read_fails_once(monkeypatch)
     drop_orders(hub_ws, keys, 1)
-    hub, stop = Hub(hub_ws), threading.Event()
-    service = threading.Thread(target=hub.run_forever, args=(stop,))
-    service.start()
-    try:
-        deadline = time.monotonic() + DEADLINE
-        while (
-            not files(hub_ws.archive, "*/*/*.xml") or len(files(hub_ws.outbox_of("platform"))) < 2
-        ):
-            assert time.monotonic() < deadline, "the stranded claim was never recorded and answered"
-            time.sleep(0.05)
-    finally:
-        stop.set()
-        hub.wakeup.set()
-        service.join(DEADLINE)
+    with in_service(Hub(hub_ws)):
+        wait_until(
+            lambda: (
+                files(hub_ws.archive, "*/*/*.xml") and len(files(hub_ws.outbox_of("platform"))) >= 2
+            ),
+            "the stranded claim was never recorded and answered",
+        )
     assert not files(hub_ws.claims / "platform") and _recorded(hub_ws) == 1
     assert sorted(statuses(hub_ws.outbox_of("platform"))) == ["120", "2"]

@@ -83,6 +83,7 @@ class Hub:
         self._status_written: Any = None
         self._swept_at = float("-inf")  # time.monotonic() of the last clearance sweep
         self._unfinished: list[_Unfinished] = []  # recorded, but not archived or quarantined
+        self._given_up: set[str] = set()  # claims whose finishing failed too often
         self.checkpointer = _checkpointer(self.engine)
         # While the delivery thread runs (SQLite), the main thread records its folder files.
         self._handover = Handover() if self.engine.dialect.name == "sqlite" else None
@@ -192,6 +193,7 @@ class Hub:
                 log.error(
                     "finishing %s failed %d times (%s); left to the next start", name, tries, exc
                 )
+                self._given_up.add(name)  # not a stranded claim: `finish_stranded` leaves it
             else:
                 retry = UNFINISHED_RETRY_SECONDS
                 log.warning("finishing %s failed (%s); tried again in %g s", name, exc, retry,
@@ -211,10 +213,11 @@ class Hub:
         leaves its claims in claims/, owned by this live process, so `recover` would only
         take them at the next start. Run between rounds, when every claim the hub holds is
         in a batch being checked or waits in `_unfinished`; a claim younger than the retry
-        interval is left alone.
+        interval is left alone, and so is one whose finishing was given up (the log says so).
         """
         held = {_name(c) for batch in self._checking for c in batch.claims}
         held.update(_name(u.claim) for u in self._unfinished)
+        held |= self._given_up
         stranded = self.folder.stranded(held, older_than=UNFINISHED_RETRY_SECONDS)
         if stranded:
             log.warning("%d claims of this process were held by nothing; recording them now",

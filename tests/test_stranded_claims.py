@@ -91,3 +91,27 @@ def test_in_service_a_claim_left_by_a_failed_round_is_recorded_without_a_restart
         )
     assert not files(hub_ws.claims / "platform") and _recorded(hub_ws) == 1
     assert sorted(statuses(hub_ws.outbox_of("platform"))) == ["120", "2"]
+
+
+def test_a_claim_whose_finishing_was_given_up_is_left_for_the_next_start(
+    hub_ws, keys, monkeypatch
+):
+    """A recorded file the quarantine keeps refusing is tried `UNFINISHED_TRIES` times, then
+    left to the next start as the log says: the stranded-claims pass does not start it over."""
+    monkeypatch.setattr(runner, "UNFINISHED_TRIES", 2)
+    (hub_ws.inbox_of("platform") / "junk.xml").write_bytes(b"\x00 not xml")
+    blocker = hub_ws.quarantine / "platform"
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("not a folder")  # the quarantine folder cannot be made
+    hub = Hub(hub_ws)
+    try:
+        hub.process_claims(hub.inbox.claim(10))
+        assert hub.retry_unfinished() == 0  # the second failure: given up
+        monkeypatch.setattr(runner, "UNFINISHED_RETRY_SECONDS", 0.0)
+        assert hub.finish_stranded() == 0
+        hub.deliver()
+    finally:
+        hub.close()
+    [held] = files(hub_ws.claims / "platform")
+    assert held.name.endswith("junk.xml") and _recorded(hub_ws) == 1
+    assert statuses(hub_ws.outbox_of("platform")) == ["-0001"]  # answered once

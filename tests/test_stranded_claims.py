@@ -93,9 +93,7 @@ def test_in_service_a_claim_left_by_a_failed_round_is_recorded_without_a_restart
     assert sorted(statuses(hub_ws.outbox_of("platform"))) == ["120", "2"]
 
 
-def test_a_claim_whose_finishing_was_given_up_is_left_for_the_next_start(
-    hub_ws, keys, monkeypatch
-):
+def test_a_claim_whose_finishing_was_given_up_is_left_for_the_next_start(hub_ws, keys, monkeypatch):
     """A recorded file the quarantine keeps refusing is tried `UNFINISHED_TRIES` times, then
     left to the next start as the log says: the stranded-claims pass does not start it over."""
     monkeypatch.setattr(runner, "UNFINISHED_TRIES", 2)

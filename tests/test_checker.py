@@ -275,3 +275,33 @@ def test_a_batch_whose_recording_fails_is_recorded_in_a_later_round(hub_ws, keys
         states = conn.execute(select(messages.c.file_name, messages.c.state)).all()
     assert sorted(states) == [(name, "accepted") for name in sorted(names)]
     assert not list((hub_ws.claims / "platform").iterdir())
+
+
+def test_a_batch_from_the_checker_carries_each_field_name_once(hub_ws, keys, monkeypatch):
+    """The records of a batch share their field names' string objects, so the frame the
+    checker sends names each field once (pickle's memo) and the hub unpickles less; past the
+    cap, names made up by a hostile file are still read, just not kept."""
+    from hub.checks import build_stages
+    from hub.clock import utcnow
+    from hub.messages import records
+
+    names = drop_orders(hub_ws, keys, 3, seed=90)
+    settings = config.load(hub_ws)
+    work = [
+        ("platform", n, (hub_ws.inbox_of("platform") / n).read_bytes(), utcnow()) for n in names
+    ]
+    results = checker.check_batch(work, settings, build_stages(hub_ws, settings))
+
+    heads = [r.records[0].head for r in results]
+    assert all(h["orderNo"] for h in heads) and len({h["orderNo"] for h in heads}) == 3
+    first = next(k for k in heads[0] if k == "orderNo")
+    assert all(next(k for k in h if k == "orderNo") is first for h in heads[1:])
+    frame = pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL)
+    assert frame.count(b"orderNo") == 1
+    assert pickle.loads(frame)[2].records[0].head == heads[2]
+
+    monkeypatch.setattr(records, "_NAMES", {})
+    monkeypatch.setattr(records, "_MAX_NAMES", 0)
+    again = checker.check_batch(work, settings, build_stages(hub_ws, settings))
+    assert [r.records[0].head for r in again] == heads
+    assert records._NAMES == {}

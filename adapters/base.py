@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from adapters.directory import Claim, DirectoryInbox
+from adapters.directory import Claim, DirectoryInbox, Reservation
 from hub.clock import utcnow
 from hub.workspace import Workspace
 
@@ -93,6 +93,13 @@ class FolderSource:
 
     def claim(self, limit: int) -> list[Claim]:
         return self.inbox.claim(limit)
+
+    def reserve(self, limit: int) -> list[Reservation]:
+        """Files to claim, named but not taken: the checker process may take them."""
+        return self.inbox.reserve(limit)
+
+    def take(self, reserved: list[Reservation]) -> list[Claim]:
+        return self.inbox.take(reserved)
 
     def read(self, claim: Claim) -> bytes:
         return claim.path.read_bytes()

@@ -68,6 +68,42 @@ class Claim:
         return self.path.name
 
 
+@dataclass(frozen=True)
+class Reservation:
+    """A ready file chosen for a claim, and the claim's path, before the rename that takes it."""
+
+    partner_id: str
+    src: str  # in inbox/<partner>/
+    dst: str  # in claims/<partner>/: the claim, once taken
+    original_name: str
+    done_marker: str | None  # done-file mode: the marker to remove once the file is taken
+    received_at: datetime
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.dst)
+
+    def claim(self, size: int) -> Claim:
+        return Claim(self.partner_id, Path(self.dst), self.original_name, size, self.received_at)
+
+
+def take_file(r: Reservation) -> int | None:
+    """Take a reserved file: the atomic rename into claims/. Its size, or None when another
+    worker took it or the partner withdrew it. A file this process took already (a checker
+    process that died after the rename) counts as taken."""
+    try:
+        os.rename(r.src, r.dst)
+    except FileNotFoundError:
+        try:
+            return os.stat(r.dst).st_size
+        except FileNotFoundError:
+            return None
+    if r.done_marker is not None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(r.done_marker)
+    return os.stat(r.dst).st_size
+
+
 class DirectoryInbox:
     """Claims ready files of the partners whose transport is a folder."""
 
@@ -168,28 +204,37 @@ class DirectoryInbox:
 
     def claim(self, limit: int) -> list[Claim]:
         """Atomically rename up to `limit` ready files into the claim area."""
-        if not self._queue:
-            self._scan()
-        claims: list[Claim] = []
-        while self._queue and len(claims) < limit:
-            partner_id, name = self._queue.popleft()
-            claim = self._claim_one(partner_id, name)
-            if claim is not None:
-                claims.append(claim)
+        claims = self.take(self.reserve(limit))
+        while len(claims) < limit and self._queue:  # some were gone: more, without a rescan
+            claims += self.take(self.reserve(limit - len(claims)))
         return claims
 
-    def _claim_one(self, partner_id: str, name: str) -> Claim | None:
-        src = self.ws.inbox_of(partner_id) / name
-        token = f"{time.time_ns():x}-{secrets.token_hex(4)}-{_owner()}"
-        dst = self.ws.claims / partner_id / f"{token}--{safe_name(name)}"
-        try:
-            os.rename(src, dst)
-        except FileNotFoundError:
-            return None  # another worker took it, or the partner withdrew it
-        self._sizes.pop((partner_id, name), None)
-        if self.ready.get(partner_id) == "done-file":
-            (self.ws.inbox_of(partner_id) / (name + DONE_SUFFIX)).unlink(missing_ok=True)
-        return Claim(partner_id, dst, display_name(name), dst.stat().st_size, utcnow())
+    def reserve(self, limit: int) -> list[Reservation]:
+        """Up to `limit` ready files, each with the claim name it is to take, not yet taken:
+        `take` here, or `take_file` in the checker process, renames them."""
+        if not self._queue:
+            self._scan()
+        reserved = []
+        owner = _owner()
+        while self._queue and len(reserved) < limit:
+            partner_id, name = self._queue.popleft()
+            self._sizes.pop((partner_id, name), None)
+            token = f"{time.time_ns():x}-{secrets.token_hex(4)}-{owner}"
+            src = os.path.join(self.ws.inbox_of(partner_id), name)
+            done = src + DONE_SUFFIX if self.ready.get(partner_id) == "done-file" else None
+            dst = os.path.join(self.ws.claims, partner_id, f"{token}--{safe_name(name)}")
+            reserved.append(Reservation(partner_id, src, dst, display_name(name), done, utcnow()))
+        return reserved
+
+    def take(self, reserved: Iterable[Reservation]) -> list[Claim]:
+        """Claim reserved files here; those another worker took (or a partner withdrew) are
+        left out."""
+        claims = []
+        for r in reserved:
+            size = take_file(r)
+            if size is not None:
+                claims.append(r.claim(size))
+        return claims
 
     def pending(self) -> bool:
         """Whether a scan would find ready files (cheap enough for `run --once`)."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from adapters.directory import Reservation, take_file
 from hub import metrics
 from hub.errors import HubError, MessageRejected
 from hub.helper_process import HelperProcess
@@ -29,6 +30,16 @@ MIN_REMOTE_BATCH = 16
 
 
 @dataclass
+class Taken:
+    """A file the checker process claimed for the hub: its size, bytes and digest. `data` is
+    None when the file was refused unread (over the limit, or unreadable: `Checked.error`)."""
+
+    size: int
+    data: bytes | None
+    sha256: str = ""
+
+
+@dataclass
 class Checked:
     """What recording a checked message needs, without its tree (which stays in the checker)."""
 
@@ -43,6 +54,7 @@ class Checked:
     error: HubError | None
     stage_seconds: list[tuple[str, float]]
     trace: str | None = None  # an unexpected exception's traceback, for the hub's log
+    taken: Taken | None = None  # the file, when the checker process claimed it
 
     @classmethod
     def of(cls, item: Inbound, stage_seconds: list[tuple[str, float]], trace=None) -> Checked:
@@ -121,7 +133,14 @@ class Checker:
         return self._enabled and self._process.ready(timeout)
 
     def submit(self, items: list[Inbound]) -> None:
-        work = [(i.partner.id, i.claim, i.data, i.received_at) for i in items]
+        self._send([(i.partner.id, i.claim, i.data, i.received_at, None) for i in items])
+
+    def submit_taking(self, reserved: list[Reservation]) -> None:
+        """Hand over files still to be claimed: the process takes, reads and checks them, so
+        that the renames and reads cost the hub's own process nothing."""
+        self._send([(r.partner_id, r.name, None, r.received_at, r) for r in reserved])
+
+    def _send(self, work: list[tuple]) -> None:
         self._busy = True
         with contextlib.suppress(OSError):  # collect finds the process gone and checks here
             self._process.send(work)
@@ -138,6 +157,20 @@ class Checker:
             return
         for item, checked in zip(items, results, strict=True):
             checked.apply_to(item)
+
+    def collect_taken(self, count: int) -> list[Checked | None] | None:
+        """The answer to `submit_taking`, one per reserved file (None: gone before it was
+        taken); None if the process failed, and the hub must take and check them itself."""
+        self._busy = False
+        try:
+            results = self._process.receive()
+            if len(results) != count:
+                raise ValueError(f"{len(results)} answers for {count} files")
+        except Exception as exc:  # gone, or an answer that cannot be read
+            log.warning("the checker process failed (%s); taking %d files here", exc, count)
+            self._process.close()
+            return None
+        return results
 
     def close(self) -> None:
         self._busy = False
@@ -158,15 +191,24 @@ def setup(init: tuple[str, Settings]) -> Callable[[list], list[Checked]]:
 
 
 def check_batch(
-    work: list[tuple[str, str, bytes, Any]], settings: Settings, stages
-) -> list[Checked]:
+    work: list[tuple[str, str, bytes | None, Any, Reservation | None]], settings: Settings, stages
+) -> list[Checked | None]:
     from hub.checks import Inbound, check
 
     new_batch = getattr(stages.verify, "new_batch", None)
     if new_batch is not None:
         new_batch()
-    out = []
-    for partner_id, claim, data, received_at in work:
+    out: list[Checked | None] = []
+    limit = settings.hub.max_message_bytes
+    for partner_id, claim, data, received_at, reserved in work:
+        taken = None
+        if reserved is not None:
+            taken, error = take_and_read(reserved, limit)
+            if taken is None or error is not None:  # gone, or refused unread
+                out.append(_unread(taken, error))
+                continue
+            data = taken.data
+        assert data is not None
         item = Inbound(settings.partners[partner_id], claim, claim, data, received_at)
         seconds: list[tuple[str, float]] = []
         trace = None
@@ -178,5 +220,34 @@ def check_batch(
             except Exception as exc:  # a bug must not take the batch down with it
                 trace = traceback.format_exc()
                 item.error = HubError(f"internal error while checking: {exc!r}")
-        out.append(Checked.of(item, seconds, trace))
+        checked = Checked.of(item, seconds, trace)
+        if taken is not None:
+            taken.sha256 = item.sha256
+            checked.taken = taken
+        out.append(checked)
     return out
+
+
+def take_and_read(r: Reservation, limit: int) -> tuple[Taken | None, HubError | None]:
+    """Claim a reserved file and read it: (None, None) when it was gone; a file over the
+    limit is not read, and one that cannot be read comes with the error it is answered with."""
+    from hub.checks import too_big, unreadable
+
+    size = take_file(r)
+    if size is None:
+        return None, None
+    refused = too_big(size, limit)
+    if refused is not None:
+        return Taken(size, None), refused
+    try:
+        with open(r.dst, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        return Taken(size, None), unreadable(exc)
+    return Taken(len(data), data), None
+
+
+def _unread(taken: Taken | None, error: HubError | None) -> Checked | None:
+    if taken is None:
+        return None
+    return Checked(None, False, None, None, None, None, None, None, error, [], taken=taken)

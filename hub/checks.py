@@ -13,7 +13,14 @@ from hub import codes, xmlsafe
 from hub.config import Partner, Role, Settings, SignaturePolicy
 from hub.constants import CEB_NS
 from hub.envelope import DxpInfo, is_envelope, read_envelope
-from hub.errors import EnvelopeError, FormatError, HubError, MessageRejected, NotPermitted
+from hub.errors import (
+    EnvelopeError,
+    FormatError,
+    HubError,
+    MessageRejected,
+    NotPermitted,
+    OversizeError,
+)
 from hub.logsetup import update_context
 from hub.messages import records as rec
 from hub.messages.types import HANDLED, Kind, MessageType, by_root
@@ -84,6 +91,18 @@ class Inbound:
 
 Verifier = Callable[[Inbound], None]  # raises MessageRejected / FormatError; sets signed_by
 Validator = Callable[[etree._Element], None]  # raises SchemaError
+
+
+def too_big(size: int, limit: int) -> OversizeError | None:
+    """Why a file of `size` bytes is refused unread, if it is: it is over the limit."""
+    if size > limit:
+        return OversizeError(f"file of {size} bytes is over the limit of {limit} bytes")
+    return None
+
+
+def unreadable(exc: OSError) -> HubError:
+    """The error a claim that cannot be read is answered with; the partner sees no path of ours."""
+    return HubError(f"the file could not be read: {exc.strerror or type(exc).__name__}")
 
 
 @dataclass

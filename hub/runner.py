@@ -13,15 +13,15 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from adapters.base import FolderSource, QueueSource, Source, sink_status, write_status
-from adapters.directory import DirectoryOutbox
+from adapters.directory import DirectoryOutbox, Reservation
 from hub import config
 from hub.checker import Checker
-from hub.checks import build_stages
+from hub.checks import build_stages, too_big, unreadable
 from hub.clearance.sweep import sweep
 from hub.config import Settings
 from hub.delivery.background import Deliverer
 from hub.delivery.worker import Handover, Sink, deliver_due, next_due
-from hub.errors import HubError, OversizeError
+from hub.errors import HubError
 from hub.faults import crash_point
 from hub.pipeline import Disposition, Inbound, Processor
 from hub.routing import Router
@@ -136,16 +136,14 @@ class Hub:
         """The claim's bytes; a file over the limit, or one that cannot be read, comes back
         unread with its error, to be answered and quarantined like any refused file."""
         partner = self.settings.partners[claim.partner_id]
-        limit = self.settings.hub.max_message_bytes
-        if claim.size > limit:  # never read a file we will refuse anyway
-            too_big = f"file of {claim.size} bytes is over the limit of {limit} bytes"
-            return _unread(claim, partner, OversizeError(too_big))
+        refused = too_big(claim.size, self.settings.hub.max_message_bytes)
+        if refused is not None:  # never read a file we will refuse anyway
+            return _unread(claim, partner, refused)
         try:
             data = (source or self.folder).read(claim)
         except OSError as exc:  # removed from claims/ meanwhile, or a disk error
             log.error("reading %s failed: %s", _name(claim), exc)
-            why = exc.strerror or type(exc).__name__  # the partner sees no path of ours
-            return _unread(claim, partner, HubError(f"the file could not be read: {why}"))
+            return _unread(claim, partner, unreadable(exc))
         return Inbound(partner, claim.name, claim.original_name, data, claim.received_at)
 
     def process_claims(self, claims: list[Any], source: Source | None = None) -> list[Disposition]:
@@ -163,13 +161,55 @@ class Hub:
         self.processor.check_all(items)
         return _Batch(source, known, items)
 
+    def _start_taking(self, reserved: list[Reservation], source: Any) -> _Batch | None:
+        """Files to claim: taken, read and checked in the checker process when the batch is
+        big enough (the renames and reads then cost this process nothing), else here."""
+        if self.checker.available(len(reserved)):
+            self.checker.submit_taking(reserved)
+            crash_point("after-claim")
+            return _Batch(source, [], [], reserved=reserved, remote=True)
+        claims = source.take(reserved)
+        if not claims:
+            return None
+        crash_point("after-claim")
+        return self._start(claims, source)
+
     def _collect(self, batch: _Batch) -> None:
         if batch.remote:
             batch.remote = False
-            self.checker.collect(batch.sent, self.processor.check_all)
+            if batch.reserved:
+                self._collect_taken(batch)
+            else:
+                self.checker.collect(batch.sent, self.processor.check_all)
+
+    def _collect_taken(self, batch: _Batch) -> None:
+        """The claims and checked items of a batch the checker process took."""
+        results = self.checker.collect_taken(len(batch.reserved))
+        if results is None:  # the process failed: take (what it did not) and check here
+            batch.claims = batch.source.take(batch.reserved)
+            batch.items = [self.read(c, batch.source) for c in batch.claims]
+            self.processor.check_all(batch.items)
+            return
+        for r, checked in zip(batch.reserved, results, strict=True):
+            if checked is None or checked.taken is None:
+                continue  # another worker took it, or the partner withdrew it
+            claim = r.claim(checked.taken.size)
+            partner = self.settings.partners[r.partner_id]
+            data = checked.taken.data
+            if data is None:  # refused unread
+                assert checked.error is not None
+                item = _unread(claim, partner, checked.error)
+            else:
+                item = Inbound(partner, claim.name, claim.original_name, data, r.received_at,
+                               sha256=checked.taken.sha256)  # fmt: skip
+                checked.apply_to(item)
+            batch.claims.append(claim)
+            batch.items.append(item)
 
     def _finish(self, batch: _Batch) -> list[Disposition]:
         self._collect(batch)
+        if not batch.items:  # every file the checker was to take had gone
+            return []
         dispositions = self.processor.record(self.engine, batch.items)
         crash_point("after-commit")
         # By position: two identical AMQP messages in one batch share a claim name.
@@ -215,7 +255,7 @@ class Hub:
         in a batch being checked or waits in `_unfinished`; a claim younger than the retry
         interval is left alone, and so is one whose finishing was given up (the log says so).
         """
-        held = {_name(c) for batch in self._checking for c in batch.claims}
+        held = {_name(c) for batch in self._checking for c in batch.claims + batch.reserved}
         held.update(_name(u.claim) for u in self._unfinished)
         held |= self._given_up
         stranded = self.folder.stranded(held, older_than=UNFINISHED_RETRY_SECONDS)
@@ -273,17 +313,28 @@ class Hub:
         """
         waiting = len(self._checking)  # handed over last round: recorded first
         started: list[_Batch] = []
+        size = self.settings.hub.batch_size
         for source in self.sources:
+            reserve = getattr(source, "reserve", None)  # folders: the checker may take them
+            if reserve is not None:  # a scan must not find the files the checker is taking
+                for batch in self._checking:
+                    self._collect(batch)
             try:
-                claims = source.claim(self.settings.hub.batch_size)
+                work = reserve(size) if reserve is not None else source.claim(size)
             except Exception:  # sources report outages themselves; this is a bug, not a stop
                 log.exception("claiming from %s failed", source.name)
                 continue
-            if claims:
+            if not work:
+                continue
+            for batch in self._checking:  # the checker answers before it takes more
+                self._collect(batch)
+            if reserve is not None:
+                taking = self._start_taking(work, source)
+                if taking is not None:
+                    started.append(taking)
+            else:
                 crash_point("after-claim")
-                for batch in self._checking:  # the checker answers before it takes more
-                    self._collect(batch)
-                started.append(self._start(claims, source))
+                started.append(self._start(work, source))
         self._checking.extend(started)
         for _ in range(waiting):
             self._finish(self._checking[0])
@@ -445,6 +496,9 @@ class _Batch:
     items: list[Inbound]
     sent: list[Inbound] = field(default_factory=list)  # the items handed to the checker process
     remote: bool = False  # their checks are still to be collected from it
+    # Files the checker process takes (claims) before it checks them: `claims` and `items`
+    # are filled from its answer.
+    reserved: list[Reservation] = field(default_factory=list)
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import pickle
 import shutil
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -126,15 +127,15 @@ def test_a_checker_process_that_dies_costs_nothing_the_hub_checks_the_batch_itse
     hub.checker.min_batch = 1
     assert hub.checker.wait_ready(timeout=60)
     killed = []
-    real_submit = checker.Checker.submit
+    real_send = checker.Checker._send
 
-    def submit_then_die(self, items):
-        real_submit(self, items)
+    def send_then_die(self, work):
+        real_send(self, work)
         if not killed:  # the first batch handed over is lost with its process
             self._process.kill()
             killed.append(True)
 
-    monkeypatch.setattr(checker.Checker, "submit", submit_then_die)
+    monkeypatch.setattr(checker.Checker, "_send", send_then_die)
     with caplog.at_level(logging.WARNING, logger="hub.checker"):
         hub.run_once()
 
@@ -288,7 +289,8 @@ def test_a_batch_from_the_checker_carries_each_field_name_once(hub_ws, keys, mon
     names = drop_orders(hub_ws, keys, 3, seed=90)
     settings = config.load(hub_ws)
     work = [
-        ("platform", n, (hub_ws.inbox_of("platform") / n).read_bytes(), utcnow()) for n in names
+        ("platform", n, (hub_ws.inbox_of("platform") / n).read_bytes(), utcnow(), None)
+        for n in names
     ]
     results = checker.check_batch(work, settings, build_stages(hub_ws, settings))
 
@@ -305,3 +307,69 @@ def test_a_batch_from_the_checker_carries_each_field_name_once(hub_ws, keys, mon
     again = checker.check_batch(work, settings, build_stages(hub_ws, settings))
     assert [r.records[0].head for r in again] == heads
     assert records._NAMES == {}
+
+
+def test_the_checker_process_takes_a_big_batch_the_hub_renames_and_reads_none_of_it(
+    hub_ws, keys, monkeypatch
+):
+    """A batch big enough for the checker is claimed (renamed into claims/) and read there:
+    the hub's own process spends no rename and no read on it, and every file is answered and
+    archived once. A file over the size limit is refused unread there, as it is here."""
+    import adapters.directory as directory
+
+    _set_checkers(hub_ws, 1, batch_size=8)
+    doc = config.read_document(hub_ws)
+    doc["hub"]["max_message_bytes"] = 20_000
+    config.write_document(hub_ws, doc)
+    names = drop_orders(hub_ws, keys, 7, seed=95)
+    (hub_ws.inbox_of("platform") / "big.xml").write_bytes(b"<a>" + b"x" * 30_000 + b"</a>")
+    here = []
+    real_take, real_read = directory.take_file, Hub.read
+    monkeypatch.setattr(directory, "take_file", lambda r: here.append(r) or real_take(r))
+    monkeypatch.setattr(
+        Hub, "read", lambda self, c, s=None: here.append(c) or real_read(self, c, s)
+    )
+    hub = Hub(hub_ws)
+    hub.checker.min_batch = 8
+    assert hub.checker.wait_ready(timeout=60)
+    hub.run_once()
+
+    assert here == []
+    assert sorted(p.name for p in hub_ws.inbox_of("platform").iterdir()) == []
+    assert list((hub_ws.claims / "platform").iterdir()) == []
+    archived = [p.name.partition("--")[2] for p in (hub_ws.archive / "platform").rglob("*.xml")]
+    assert sorted(archived) == sorted(names)
+    refused = [p.name for p in (hub_ws.quarantine / "platform").iterdir()]
+    assert [n.partition("--")[2] for n in refused if not n.endswith(".txt")] == ["big.xml"]
+    entries = receipt_entries(hub_ws.outbox_of("platform"))
+    assert sorted(e.status for e in entries if e.msg_type == "CEB312Message") == (
+        ["120"] * 7 + ["2"] * 7
+    )
+    with db(hub_ws).connect() as conn:
+        rows = conn.execute(select(messages.c.file_name, messages.c.state, messages.c.size))
+        by_name = {r.file_name: (r.state, r.size) for r in rows}
+    assert by_name.pop("big.xml") == ("rejected", 30_007)
+    assert set(by_name) == set(names) and {s for s, _ in by_name.values()} == {"accepted"}
+
+
+def test_files_a_dead_checker_took_are_taken_again_here_and_a_file_gone_is_left_out(hub_ws, keys):
+    """The checker renames a reserved file into claims/ under the name the hub chose. If it
+    dies before it answers, the hub takes the batch itself: what the checker took counts as
+    taken, and a file another worker took meanwhile is simply not the hub's."""
+    from adapters.directory import take_file
+
+    drop_orders(hub_ws, keys, 3, seed=96)
+    hub = Hub(hub_ws)
+    try:
+        reserved = hub.folder.reserve(10)
+        assert len(reserved) == 3 and not list((hub_ws.claims / "platform").iterdir())
+        assert take_file(reserved[0]) is not None  # as the checker did before it died
+        Path(reserved[1].src).unlink()  # another worker took it
+        claims = hub.folder.take(reserved)
+    finally:
+        hub.close()
+    assert [c.name for c in claims] == [reserved[0].name, reserved[2].name]
+    assert all(c.path.is_file() and c.size > 0 for c in claims)
+    assert sorted(p.name for p in (hub_ws.claims / "platform").iterdir()) == sorted(
+        c.name for c in claims
+    )

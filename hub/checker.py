@@ -64,6 +64,8 @@ class Checked:
             try:  # a rejected message's receipt names its records, when they can be read
                 records = item.extracted()
                 subscriptions = item.subscriptions()
+                for record in records:  # the JSON the hub stores, encoded here and not there
+                    record.encode()
             except Exception:  # a message too broken to read is answered without them
                 records = subscriptions = None
         msg_type = item.msg_type

@@ -162,3 +162,25 @@ def test_a_datetime_bound_again_and_a_new_one_each_store_their_own_time(engine):
         ids = [INSERT.scalar(conn, {**ROW, "at": when}) for when in (first, first, second, first)]
         stamps = [BY_ID.one(conn, {"id": i}).at.replace(tzinfo=UTC) for i in ids]
     assert stamps == [first, first, second, first]
+
+
+def test_json_encoded_already_is_bound_as_its_text_on_sqlite_and_as_the_value_elsewhere(engine):
+    """A record's head, encoded by the checker process, is stored as that text on SQLite (the
+    hub does not encode it again); PostgreSQL's driver encodes the value itself, which is the
+    same dict. The stored value reads back the same either way."""
+    from hub.messages.records import Record
+
+    record = Record(1, {"orderNo": "EO1", "note": "二"}, [{"gnum": "1"}])
+    record.encode()
+    head = record.stored_head()
+    head.json = '{"orderNo": "EO1", "note": "\\u4e8c", "marker": "as encoded"}'
+    with engine.begin() as conn:
+        kept = INSERT.scalar(conn, {**ROW, "tags": head})
+        plain = INSERT.scalar(conn, {**ROW, "tags": record.stored_lines()})
+    with engine.connect() as conn:
+        stored = {r.id: r.tags for r in conn.execute(select(things.c.id, things.c.tags))}
+    if engine.dialect.name == "sqlite":
+        assert stored[kept] == {"orderNo": "EO1", "note": "二", "marker": "as encoded"}
+    else:
+        assert stored[kept] == {"orderNo": "EO1", "note": "二"}
+    assert stored[plain] == [{"gnum": "1"}]

@@ -171,8 +171,8 @@ class KeyedRecordHandler:
             "partner_id": ctx.partner.id,
             "message_id": ctx.message_id,
             "updated_at": ctx.now,
-            "head": record.head,
-            "lines": record.lines,
+            "head": record.stored_head(),
+            "lines": record.stored_lines(),
             **dict(zip(self.key_columns, record.key(self.msg_type.keys), strict=True)),
             **self.columns(record),
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass, field
 
@@ -46,6 +47,18 @@ _ANY_CEB = f"{{{CEB_NS}}}*"
 _NS_LEN = len(CEB_NS) + 2  # "{" + namespace + "}"
 
 
+class EncodedDict(dict):
+    """A JSON object with its text, encoded already (`json.dumps` of this very dict)."""
+
+    __slots__ = ("json",)
+
+
+class EncodedList(list):
+    """A JSON array with its text, encoded already (`json.dumps` of this very list)."""
+
+    __slots__ = ("json",)
+
+
 @dataclass
 class Record:
     """One business entity of a message: its head fields and body lines."""
@@ -53,9 +66,30 @@ class Record:
     index: int  # 1-based position among the message's records
     head: dict[str, str]
     lines: list[dict[str, str]] = field(default_factory=list)
+    encoded: tuple[str, str] | None = None  # head and lines as JSON text (`encode`)
 
     def get(self, name: str) -> str:
         return self.head.get(name, "")
+
+    def encode(self) -> None:
+        """Encode head and lines as JSON text now: the checker process does it, so that the
+        hub's own process binds the text as it is (`stored_head`, `stored_lines`)."""
+        self.encoded = (json.dumps(self.head), json.dumps(self.lines))
+
+    def stored_head(self) -> dict[str, str]:
+        """The head to store: with its JSON text when `encode` made it."""
+        if self.encoded is None:
+            return self.head
+        value = EncodedDict(self.head)
+        value.json = self.encoded[0]
+        return value
+
+    def stored_lines(self) -> list[dict[str, str]]:
+        if self.encoded is None:
+            return self.lines
+        value = EncodedList(self.lines)
+        value.json = self.encoded[1]
+        return value
 
     def key(self, names: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(self.head.get(n, "") for n in names)

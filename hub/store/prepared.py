@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, DateTime
+from sqlalchemy import JSON, Connection, DateTime
 from sqlalchemy.sql import ClauseElement
 
 
@@ -148,6 +148,25 @@ def _row(plan: _Plan, cursor: Any, raw: Sequence[Any]) -> Any:
     return plan.row._make(values)
 
 
+def _wrap(proc: Any, type_: Any, dialect: Any) -> Any:
+    if isinstance(type_, DateTime):
+        return _last_one(proc)
+    if isinstance(type_, JSON) and dialect.name == "sqlite":
+        return _encoded_as_is(proc)
+    return proc
+
+
+def _encoded_as_is(proc: Any) -> Any:
+    """SQLite's JSON processor, which binds `json.dumps(value)`, taking the text of a value
+    encoded already (`records.EncodedDict`, in the checker process) as it is."""
+
+    def bind(value: Any) -> Any:
+        text = getattr(value, "json", None)
+        return text if text is not None else proc(value)
+
+    return bind
+
+
 def _last_one(proc: Any) -> Any:
     """`proc` remembering its last answer: a batch binds the same `now` many times.
 
@@ -189,11 +208,8 @@ def _compile(statement: ClauseElement, dialect: Any, keys: tuple[str, ...]) -> _
     missing = [n for n in names if n not in keys and n not in defaults]
     if missing:
         raise ValueError(f"parameters {missing} not given for: {sql}")
-    processors = {
-        n: _last_one(p) if isinstance(compiled.binds[n].type, DateTime) else p
-        for n, p in compiled._bind_processors.items()
-        if n in names
-    }
+    processors = {n: _wrap(p, compiled.binds[n].type, dialect) for n, p in
+                  compiled._bind_processors.items() if n in names}  # fmt: skip
     columns = compiled._result_columns
     if columns:
         row = namedtuple("Row", [c.keyname for c in columns], rename=True)

@@ -101,6 +101,9 @@ class FolderSource:
     def take(self, reserved: list[Reservation]) -> list[Claim]:
         return self.inbox.take(reserved)
 
+    def settle(self, reserved: list[Reservation]) -> None:
+        self.inbox.settle(reserved)
+
     def read(self, claim: Claim) -> bytes:
         return claim.path.read_bytes()
 

@@ -112,6 +112,7 @@ class DirectoryInbox:
         self.ws = ws
         self.ready = dict(partners)
         self._queue: deque[tuple[str, str]] = deque()
+        self._reserved: set[tuple[str, str]] = set()  # reserved, not yet taken (a checker has them)
         self._sizes: dict[tuple[str, str], tuple[int, float]] = {}
         self._folders: set[Path] = set()  # archive folders known to exist
         for partner_id in self.ready:
@@ -180,6 +181,8 @@ class DirectoryInbox:
             for entry in entries:
                 if is_temporary(entry.name) or not entry.is_file(follow_symlinks=False):
                     continue
+                if (partner_id, entry.name) in self._reserved:  # being taken by a checker
+                    continue
                 if mode == "done-file" and entry.name + DONE_SUFFIX not in names:
                     continue
                 if mode == "stable-size" and not self._stable(partner_id, entry):
@@ -219,6 +222,7 @@ class DirectoryInbox:
         while self._queue and len(reserved) < limit:
             partner_id, name = self._queue.popleft()
             self._sizes.pop((partner_id, name), None)
+            self._reserved.add((partner_id, name))
             token = f"{time.time_ns():x}-{secrets.token_hex(4)}-{owner}"
             src = os.path.join(self.ws.inbox_of(partner_id), name)
             done = src + DONE_SUFFIX if self.ready.get(partner_id) == "done-file" else None
@@ -234,7 +238,13 @@ class DirectoryInbox:
             size = take_file(r)
             if size is not None:
                 claims.append(r.claim(size))
+        self.settle(reserved)
         return claims
+
+    def settle(self, reserved: Iterable[Reservation]) -> None:
+        """Reserved files taken (or gone): a scan may list their names again."""
+        for r in reserved:
+            self._reserved.discard((r.partner_id, os.path.basename(r.src)))
 
     def pending(self) -> bool:
         """Whether a scan would find ready files (cheap enough for `run --once`)."""

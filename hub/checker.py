@@ -104,79 +104,106 @@ class Checked:
 
 
 class Checker:
-    """One checker process for a hub, started the first time a batch is big enough.
+    """The checker processes of a hub (`[hub] check_processes`), started the first time a
+    batch is big enough.
 
-    It holds one batch at a time: `submit` hands it over, `collect` takes the answer. Until
-    the process is ready, batches are checked in the hub's own process; if it dies, the batch
-    it held is checked here and a new process is started for a later one.
+    Each holds one batch at a time: `submit` hands a batch to a free one and gives its
+    number, `collect` takes that one's answer. With two, the next batch is checked while the
+    one before it still is, so neither waits for the other while the hub records. Until a
+    process is ready, batches are checked in the hub's own process; if one dies, the batch it
+    held is checked here and a new process is started for a later one.
     """
 
     def __init__(self, ws_root: Path, settings: Settings, processes: int = 1) -> None:
-        self._process = HelperProcess(__name__, "setup", (str(ws_root), settings))
-        self._enabled = processes >= 1
+        init = (str(ws_root), settings)
+        self._processes = [HelperProcess(__name__, "setup", init) for _ in range(processes)]
         # Handing a batch over delays its recording by a round, which only pays while the hub
         # is behind: then its batches are full. A hub keeping up checks its batches itself.
         self.min_batch = max(MIN_REMOTE_BATCH, settings.hub.batch_size // 2)
-        self._busy = False
+        self._busy: set[int] = set()
+
+    @property
+    def depth(self) -> int:
+        """How many batches can be in the checker processes at once."""
+        return len(self._processes)
 
     def available(self, batch: int) -> bool:
-        """Whether a batch of this size can go to the checker process (starting it if need be)."""
-        if not self._enabled or batch < self.min_batch or self._busy:
-            return False
-        return self._process.ready()
+        """Whether a batch of this size can go to a checker process (starting them if need be)."""
+        return batch >= self.min_batch and self._free() is not None
+
+    def _free(self) -> int | None:
+        free = None
+        for i, process in enumerate(self._processes):
+            if i not in self._busy and process.ready() and free is None:
+                free = i
+        return free
 
     def start(self) -> None:
-        """Start the process now (a long-running hub), rather than at the first big batch."""
-        if self._enabled:
-            self._process.start()
+        """Start the processes now (a long-running hub), rather than at the first big batch."""
+        for process in self._processes:
+            process.start()
 
     def wait_ready(self, timeout: float) -> bool:
-        """Start the process and wait until it takes batches (for tests and benchmarks)."""
-        return self._enabled and self._process.ready(timeout)
+        """Start the processes and wait until they take batches (for tests and benchmarks)."""
+        return bool(self._processes) and all(p.ready(timeout) for p in self._processes)
 
-    def submit(self, items: list[Inbound]) -> None:
-        self._send([(i.partner.id, i.claim, i.data, i.received_at, None) for i in items])
+    def submit(self, items: list[Inbound]) -> int:
+        """Hand a batch read here to a free process (`available`); returns its number."""
+        return self._send([(i.partner.id, i.claim, i.data, i.received_at, None) for i in items])
 
-    def submit_taking(self, reserved: list[Reservation]) -> None:
+    def submit_taking(self, reserved: list[Reservation]) -> int:
         """Hand over files still to be claimed: the process takes, reads and checks them, so
         that the renames and reads cost the hub's own process nothing."""
-        self._send([(r.partner_id, r.name, None, r.received_at, r) for r in reserved])
+        return self._send([(r.partner_id, r.name, None, r.received_at, r) for r in reserved])
 
-    def _send(self, work: list[tuple]) -> None:
-        self._busy = True
+    def _send(self, work: list[tuple]) -> int:
+        number = self._free()
+        assert number is not None, "submit only when available"
+        self._busy.add(number)
         with contextlib.suppress(OSError):  # collect finds the process gone and checks here
-            self._process.send(work)
+            self._processes[number].send(work)
+        return number
 
-    def collect(self, items: list[Inbound], check_here: Callable[[list[Inbound]], None]) -> None:
+    def collect(
+        self, number: int, items: list[Inbound], check_here: Callable[[list[Inbound]], None]
+    ) -> None:
         """Apply the submitted batch's results; if the process failed, check the batch here."""
-        self._busy = False
-        try:
-            results = self._process.receive()
-        except Exception as exc:  # gone, or an answer that cannot be read: check here
-            log.warning("the checker process failed (%s); checking %d here", exc, len(items))
-            self._process.close()
+        results = self._receive(number, len(items), "checking")
+        if results is None:
             check_here(items)
             return
         for item, checked in zip(items, results, strict=True):
             checked.apply_to(item)
 
-    def collect_taken(self, count: int) -> list[Checked | None] | None:
+    def collect_taken(self, number: int, count: int) -> list[Checked | None] | None:
         """The answer to `submit_taking`, one per reserved file (None: gone before it was
         taken); None if the process failed, and the hub must take and check them itself."""
-        self._busy = False
+        return self._receive(number, count, "taking")
+
+    def _receive(self, number: int, count: int, doing: str) -> list | None:
+        self._busy.discard(number)
+        process = self._processes[number]
         try:
-            results = self._process.receive()
+            results = process.receive()
             if len(results) != count:
                 raise ValueError(f"{len(results)} answers for {count} files")
         except Exception as exc:  # gone, or an answer that cannot be read
-            log.warning("the checker process failed (%s); taking %d files here", exc, count)
-            self._process.close()
+            log.warning("the checker process failed (%s); %s %d here", exc, doing, count)
+            process.close()
             return None
         return results
 
+    def kill(self, number: int) -> None:
+        """End a process at once (tests: a checker that dies holding a batch)."""
+        self._processes[number].kill()
+
+    def started(self) -> bool:
+        return any(p.started for p in self._processes)
+
     def close(self) -> None:
-        self._busy = False
-        self._process.close()
+        self._busy.clear()
+        for process in self._processes:
+            process.close()
 
 
 # ---------------------------------------------------------------- in the checker process

@@ -156,8 +156,8 @@ class Hub:
         items = [self.read(c, source) for c in known]
         unread = [i for i in items if i.error is None]  # the oversized were refused unread
         if self.checker.available(len(unread)):
-            self.checker.submit(unread)
-            return _Batch(source, known, items, unread, remote=True)
+            number = self.checker.submit(unread)
+            return _Batch(source, known, items, unread, remote=True, checker=number)
         self.processor.check_all(items)
         return _Batch(source, known, items)
 
@@ -165,9 +165,9 @@ class Hub:
         """Files to claim: taken, read and checked in the checker process when the batch is
         big enough (the renames and reads then cost this process nothing), else here."""
         if self.checker.available(len(reserved)):
-            self.checker.submit_taking(reserved)
+            number = self.checker.submit_taking(reserved)
             crash_point("after-claim")
-            return _Batch(source, [], [], reserved=reserved, remote=True)
+            return _Batch(source, [], [], reserved=reserved, remote=True, checker=number)
         claims = source.take(reserved)
         if not claims:
             return None
@@ -180,16 +180,25 @@ class Hub:
             if batch.reserved:
                 self._collect_taken(batch)
             else:
-                self.checker.collect(batch.sent, self.processor.check_all)
+                self.checker.collect(batch.checker, batch.sent, self.processor.check_all)
+
+    def _collect_oldest(self) -> None:
+        """Take the answer of the batch that has been in a checker process longest, which
+        frees that process for the next batch."""
+        for batch in self._checking:
+            if batch.remote:
+                self._collect(batch)
+                return
 
     def _collect_taken(self, batch: _Batch) -> None:
         """The claims and checked items of a batch the checker process took."""
-        results = self.checker.collect_taken(len(batch.reserved))
+        results = self.checker.collect_taken(batch.checker, len(batch.reserved))
         if results is None:  # the process failed: take (what it did not) and check here
             batch.claims = batch.source.take(batch.reserved)
             batch.items = [self.read(c, batch.source) for c in batch.claims]
             self.processor.check_all(batch.items)
             return
+        batch.source.settle(batch.reserved)
         for r, checked in zip(batch.reserved, results, strict=True):
             if checked is None or checked.taken is None:
                 continue  # another worker took it, or the partner withdrew it
@@ -311,14 +320,11 @@ class Hub:
         batch has been handed over: one is checked while the other is recorded. Batches are
         recorded in the order they were claimed.
         """
-        waiting = len(self._checking)  # handed over last round: recorded first
+        waiting = len(self._checking)  # handed over in earlier rounds: recorded first
         started: list[_Batch] = []
         size = self.settings.hub.batch_size
         for source in self.sources:
             reserve = getattr(source, "reserve", None)  # folders: the checker may take them
-            if reserve is not None:  # a scan must not find the files the checker is taking
-                for batch in self._checking:
-                    self._collect(batch)
             try:
                 work = reserve(size) if reserve is not None else source.claim(size)
             except Exception:  # sources report outages themselves; this is a bug, not a stop
@@ -326,8 +332,8 @@ class Hub:
                 continue
             if not work:
                 continue
-            for batch in self._checking:  # the checker answers before it takes more
-                self._collect(batch)
+            if len(work) >= self.checker.min_batch and not self.checker.available(len(work)):
+                self._collect_oldest()  # every process holds a batch: free one for this one
             if reserve is not None:
                 taking = self._start_taking(work, source)
                 if taking is not None:
@@ -336,10 +342,10 @@ class Hub:
                 crash_point("after-claim")
                 started.append(self._start(work, source))
         self._checking.extend(started)
-        for _ in range(waiting):
-            self._finish(self._checking[0])
-            self._checking.pop(0)
-        while self._checking and not self._checking[0].remote:
+        # Each round records the oldest batch; while new ones come, up to one batch a checker
+        # process stays in the checkers for later rounds (none once the input runs dry).
+        keep = len(started) + self.checker.depth - 1 if started else 0
+        while len(self._checking) > keep or (self._checking and not self._checking[0].remote):
             self._finish(self._checking[0])
             self._checking.pop(0)
         return bool(started or waiting)
@@ -499,6 +505,7 @@ class _Batch:
     # Files the checker process takes (claims) before it checks them: `claims` and `items`
     # are filled from its answer.
     reserved: list[Reservation] = field(default_factory=list)
+    checker: int = -1  # the checker process that holds it, while `remote`
 
 
 @dataclass

@@ -132,10 +132,11 @@ def test_a_checker_process_that_dies_costs_nothing_the_hub_checks_the_batch_itse
     real_send = checker.Checker._send
 
     def send_then_die(self, work):
-        real_send(self, work)
+        number = real_send(self, work)
         if not killed:  # the first batch handed over is lost with its process
-            self._process.kill()
+            self.kill(number)
             killed.append(True)
+        return number
 
     monkeypatch.setattr(checker.Checker, "_send", send_then_die)
     with caplog.at_level(logging.WARNING, logger="hub.checker"):
@@ -210,13 +211,13 @@ def test_no_checker_process_for_small_batches_or_when_turned_off(hub_ws):
     try:
         assert hub.checker.min_batch == 50  # half a full batch of 100: the hub is behind
         assert not hub.checker.available(49)
-        assert not hub.checker._process.started  # a hub that sees a few files never starts it
+        assert not hub.checker.started()  # a hub that sees a few files never starts it
     finally:
         hub.close()
     _set_checkers(hub_ws, 0)
     hub = Hub(hub_ws)
     try:
-        assert not hub.checker.available(1000) and not hub.checker._process.started
+        assert not hub.checker.available(1000) and not hub.checker.started()
     finally:
         hub.close()
 
@@ -375,3 +376,52 @@ def test_files_a_dead_checker_took_are_taken_again_here_and_a_file_gone_is_left_
     assert sorted(p.name for p in (hub_ws.claims / "platform").iterdir()) == sorted(
         c.name for c in claims
     )
+
+
+def test_two_checker_processes_take_turns_and_batches_are_recorded_in_the_order_claimed(
+    hub_ws, keys, monkeypatch
+):
+    """With `check_processes = 2` a batch goes to whichever process is free, so the next is
+    checked while the one before it still is; recording keeps the order the files came in."""
+    _set_checkers(hub_ws, 2, batch_size=3)
+    names = drop_orders(hub_ws, keys, 14, seed=97)
+    used = []
+    real_send = checker.Checker._send
+
+    def send_and_note(self, work):
+        number = real_send(self, work)
+        used.append((number, len(self._busy)))
+        return number
+
+    monkeypatch.setattr(checker.Checker, "_send", send_and_note)
+    hub = Hub(hub_ws)
+    hub.checker.min_batch = 2
+    assert hub.checker.depth == 2 and hub.checker.wait_ready(timeout=60)
+    hub.run_once()
+
+    assert {n for n, _ in used} == {0, 1}
+    assert max(busy for _, busy in used) == 2  # two batches in the checkers at once
+    with db(hub_ws).connect() as conn:
+        rows = conn.execute(
+            select(messages.c.file_name, messages.c.state).order_by(messages.c.id)
+        ).all()
+        answered = conn.execute(select(receipts.c.return_status)).scalars().all()
+    assert [r.file_name for r in rows] == names
+    assert {r.state for r in rows} == {"accepted"}
+    assert sorted(answered) == ["120"] * 14 + ["2"] * 14
+    assert list((hub_ws.claims / "platform").iterdir()) == []
+
+
+def test_a_scan_does_not_list_again_the_files_a_checker_is_taking(hub_ws, keys):
+    drop_orders(hub_ws, keys, 3, seed=98)
+    hub = Hub(hub_ws)
+    try:
+        reserved = hub.folder.reserve(10)
+        assert len(reserved) == 3
+        assert hub.folder.reserve(10) == []  # a new scan: all three are reserved, not taken
+        hub.folder.settle(reserved[:1])  # the checker died before taking it, say
+        again = hub.folder.reserve(10)
+        assert [r.src for r in again] == [reserved[0].src]
+        assert again[0].name != reserved[0].name  # a claim name of its own
+    finally:
+        hub.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import os
 import re
 import secrets
@@ -26,6 +27,7 @@ STABLE_AGE_SECONDS = 1.0  # stable-size mode: unchanged for this long across two
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_SAFE_NAME = 120  # long names are cut when they become part of a claim name
 WRITER_MIN_FILES = 64  # a smaller round is written in the hub's own process
+log = logging.getLogger(__name__)
 _Staged = tuple[str, str, str, str, bytes]  # partner id, file name, temp path, final path, body
 
 
@@ -98,6 +100,9 @@ def take_file(r: Reservation) -> int | None:
             return os.stat(r.dst).st_size
         except FileNotFoundError:
             return None
+    except OSError as exc:  # a file the hub may not move, say: it stays where it is
+        log.error("claiming %s failed: %s", r.src, exc)
+        return None
     if r.done_marker is not None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(r.done_marker)
@@ -234,11 +239,13 @@ class DirectoryInbox:
         """Claim reserved files here; those another worker took (or a partner withdrew) are
         left out."""
         claims = []
-        for r in reserved:
-            size = take_file(r)
-            if size is not None:
-                claims.append(r.claim(size))
-        self.settle(reserved)
+        try:
+            for r in reserved:
+                size = take_file(r)
+                if size is not None:
+                    claims.append(r.claim(size))
+        finally:  # one that failed is found by a later scan, or by the stranded-claims pass
+            self.settle(reserved)
         return claims
 
     def settle(self, reserved: Iterable[Reservation]) -> None:

@@ -425,3 +425,24 @@ def test_a_scan_does_not_list_again_the_files_a_checker_is_taking(hub_ws, keys):
         assert again[0].name != reserved[0].name  # a claim name of its own
     finally:
         hub.close()
+
+
+def test_a_file_that_cannot_be_moved_is_left_in_the_inbox_and_logged_not_a_failed_round(
+    hub_ws, keys, caplog
+):
+    from adapters.directory import take_file
+
+    drop_orders(hub_ws, keys, 2, seed=99)
+    hub = Hub(hub_ws)
+    try:
+        stuck, fine = hub.folder.reserve(10)
+        blocker = Path(stuck.dst)
+        (blocker / "inside").mkdir(parents=True)  # the claim name is taken by a folder
+        with caplog.at_level(logging.ERROR, logger="adapters.directory"):
+            assert take_file(stuck) is None
+            claims = hub.folder.take([stuck, fine])
+    finally:
+        hub.close()
+    assert [c.name for c in claims] == [fine.name]
+    assert Path(stuck.src).is_file()
+    assert "claiming" in caplog.text and stuck.src in caplog.text

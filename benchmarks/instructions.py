@@ -10,6 +10,13 @@ is the marginal cost of a message, with start-up (imports, schema compilation, f
 statements) cancelled out. Usage, from the repository root, with valgrind installed:
 
     python benchmarks/instructions.py [SMALL] [LARGE]      # default 100 300; a few minutes
+    python benchmarks/instructions.py --helpers [SMALL] [LARGE]
+
+`--helpers` runs the hub as `cebhub run` does on two cores, with its checker and file-writer
+processes (valgrind follows them), and gives the count of each process as well as the sum: the
+measure for work moved between the hub's process and its helpers. The hub waits for its
+checker before it starts, so every batch of half `batch_size` or more (SMALL >= 50) is checked
+there in both runs; a smaller one is checked in the hub's process.
 """
 
 from __future__ import annotations
@@ -22,46 +29,57 @@ import tempfile
 from pathlib import Path
 
 RUN = "import sys; from hub.runner import Hub; from hub.workspace import Workspace; from pathlib import Path; " \
-    "Hub(Workspace(Path(sys.argv[1]))).run_once()"  # fmt: skip
+    "hub = Hub(Workspace(Path(sys.argv[1]))); " \
+    "assert hub.checker.depth == 0 or hub.checker.wait_ready(900); hub.run_once()"  # fmt: skip
 
 
-def workspace(root: Path, messages: int) -> Path:
-    """A bench workspace (no helper processes) with `messages` files in its inbox."""
+def workspace(root: Path, messages: int, helpers: bool = False) -> Path:
+    """A bench workspace (helper processes or none) with `messages` files in its inbox."""
     from hub.bench.workload import generate, message_mix, prepare_workspace
 
-    ws = prepare_workspace(root / "ws", check_processes=0, write_process=False)
+    ws = prepare_workspace(root / "ws", check_processes=int(helpers), write_process=helpers)
     types, _ = message_mix()
     generate(ws, messages, types, seed=1)
     return ws.root
 
 
-def instructions(ws: Path) -> int:
-    """Instructions of one `run_once` over `ws` under callgrind (start-up included)."""
+def instructions(ws: Path) -> list[int]:
+    """Instructions of one `run_once` over `ws` under callgrind (start-up included), one count
+    a process: the helpers' (as they ended), then the hub's."""
     with tempfile.TemporaryDirectory() as out:
         args = [
-            "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/cg.out",
-            sys.executable, "-c", RUN, str(ws),
+            "valgrind", "--tool=callgrind", "--trace-children=yes",
+            f"--callgrind-out-file={out}/cg.%p", sys.executable, "-c", RUN, str(ws),
         ]  # fmt: skip
-        done = subprocess.run(args, capture_output=True, text=True)
+        # From the workspace's folder: `python -c` imports from the current directory first.
+        done = subprocess.run(args, capture_output=True, text=True, cwd=ws)
         if done.returncode:
             raise RuntimeError(f"valgrind failed:\n{done.stderr[-3000:]}")
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    if found is None:
+    found = [int(n) for n in re.findall(r"Collected : (\d+)", done.stderr)]
+    if not found:
         raise RuntimeError(f"no instruction count in valgrind's output:\n{done.stderr[-2000:]}")
-    return int(found.group(1))
+    return found
 
 
 def main() -> None:
-    small = int(sys.argv[1]) if len(sys.argv) > 1 else 100
-    large = int(sys.argv[2]) if len(sys.argv) > 2 else 300
+    args = sys.argv[1:]
+    helpers = "--helpers" in args
+    numbers = [int(a) for a in args if a != "--helpers"]
+    small = numbers[0] if numbers else 100
+    large = numbers[1] if len(numbers) > 1 else 300
     base = Path(os.environ.get("TMPDIR", "/var/tmp"))
     counts = {}
     with tempfile.TemporaryDirectory(dir=base, prefix="cebhub-instructions-") as tmp:
         for n in (small, large):
-            counts[n] = instructions(workspace(Path(tmp) / str(n), n))
-            print(f"{n:6d} messages: {counts[n]:,} instructions", flush=True)
-    per_message = (counts[large] - counts[small]) / (large - small)
+            counts[n] = instructions(workspace(Path(tmp) / str(n), n, helpers))
+            print(f"{n:6d} messages: {sum(counts[n]):,} instructions", flush=True)
+    per_message = (sum(counts[large]) - sum(counts[small])) / (large - small)
     print(f"per message: {per_message:,.0f} instructions")
+    if helpers and len(counts[small]) == len(counts[large]) == 3:
+        # valgrind reports each process as it ends: the checker, the file writer, the hub
+        for name, i in (("hub", 2), ("checker", 0), ("file writer", 1)):
+            each = (counts[large][i] - counts[small][i]) / (large - small)
+            print(f"  {name}: {each:,.0f}")
 
 
 if __name__ == "__main__":

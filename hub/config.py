@@ -108,9 +108,10 @@ class HubSettings(_Strict):
     batch_size: int = Field(DEFAULT_BATCH_SIZE, ge=1, le=5000)
     poll_seconds: float = Field(1.0, gt=0)  # periodic rescan of the inbox folders
     archive_days: int = 90  # archived originals older than this are removed
-    # Processes that check (parse, verify, validate) the next batch while this one is
-    # recorded. None: one on a machine of two or more cores when this hub is the only
-    # worker of `cebhub run`, else none (0: always check in the hub's own process).
+    # Processes that take (claim) and check (parse, verify, validate) the next batches while
+    # this one is recorded, one batch each. None: one on a machine of two or more cores when
+    # this hub is the only worker of `cebhub run`, else none (0: always check in the hub's
+    # own process).
     check_processes: int | None = Field(None, ge=0, le=16)
     # A process that writes the outbox files of large delivery rounds. None: as above.
     write_process: bool | None = None

@@ -182,6 +182,15 @@ class Hub:
             else:
                 self.checker.collect(batch.checker, batch.sent, self.processor.check_all)
 
+    def _start_work(self, work: list[Any], source: Any, reserved: bool) -> _Batch | None:
+        """Start a batch of claims, or of reserved files, once a checker process is free."""
+        if len(work) >= self.checker.min_batch and not self.checker.available(len(work)):
+            self._collect_oldest()  # every process holds a batch: free one for this one
+        if reserved:
+            return self._start_taking(work, source)
+        crash_point("after-claim")
+        return self._start(work, source)
+
     def _collect_oldest(self) -> None:
         """Take the answer of the batch that has been in a checker process longest, which
         frees that process for the next batch."""
@@ -316,12 +325,13 @@ class Hub:
     def _claim_all(self) -> bool:
         """One batch from every source; a source that fails is logged and passed over.
 
-        A batch handed to the checker process is recorded in the next round, after the next
-        batch has been handed over: one is checked while the other is recorded. Batches are
-        recorded in the order they were claimed.
+        A batch handed to a checker process is recorded in a later round, after the next
+        batch has been handed over: one is checked while the other is recorded (with N
+        checker processes, up to N are checked meanwhile). Batches are recorded in the order
+        they were claimed.
         """
         waiting = len(self._checking)  # handed over in earlier rounds: recorded first
-        started: list[_Batch] = []
+        started = 0
         size = self.settings.hub.batch_size
         for source in self.sources:
             reserve = getattr(source, "reserve", None)  # folders: the checker may take them
@@ -332,19 +342,18 @@ class Hub:
                 continue
             if not work:
                 continue
-            if len(work) >= self.checker.min_batch and not self.checker.available(len(work)):
-                self._collect_oldest()  # every process holds a batch: free one for this one
-            if reserve is not None:
-                taking = self._start_taking(work, source)
-                if taking is not None:
-                    started.append(taking)
-            else:
-                crash_point("after-claim")
-                started.append(self._start(work, source))
-        self._checking.extend(started)
+            try:
+                batch = self._start_work(work, source, reserve is not None)
+            except BaseException:
+                if reserve is not None:  # not taken: a later scan finds what is still there
+                    source.settle(work)
+                raise
+            if batch is not None:  # held at once: a failure later in the round loses nothing
+                self._checking.append(batch)
+                started += 1
         # Each round records the oldest batch; while new ones come, up to one batch a checker
         # process stays in the checkers for later rounds (none once the input runs dry).
-        keep = len(started) + self.checker.depth - 1 if started else 0
+        keep = started + self.checker.depth - 1 if started else 0
         while len(self._checking) > keep or (self._checking and not self._checking[0].remote):
             self._finish(self._checking[0])
             self._checking.pop(0)

@@ -446,3 +446,20 @@ def test_a_file_that_cannot_be_moved_is_left_in_the_inbox_and_logged_not_a_faile
     assert [c.name for c in claims] == [fine.name]
     assert Path(stuck.src).is_file()
     assert "claiming" in caplog.text and stuck.src in caplog.text
+
+
+def test_files_reserved_by_a_round_that_fails_are_found_again_by_the_next(
+    hub_ws, keys, monkeypatch
+):
+    """A bug between reserving files and handing them over fails the round (the loop logs it
+    and goes on); the files are still in the inbox, and the next round reserves them again."""
+    names = drop_orders(hub_ws, keys, 2, seed=100)
+    hub = Hub(hub_ws)
+    try:
+        with monkeypatch.context() as m:
+            m.setattr(Hub, "_start_taking", lambda *a: (_ for _ in ()).throw(RuntimeError("bug")))
+            with pytest.raises(RuntimeError, match="bug"):
+                hub._claim_all()
+        assert sorted(Path(r.src).name for r in hub.folder.reserve(10)) == sorted(names)
+    finally:
+        hub.close()

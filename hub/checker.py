@@ -100,7 +100,7 @@ class Checked:
                 "checking %s from %s failed:\n%s", item.file_name, item.partner.id, self.trace
             )
         for name, seconds in self.stage_seconds:
-            metrics.STAGE_SECONDS.labels(name).observe(seconds)
+            metrics.observe_stage(name, seconds)
 
 
 class Checker:

@@ -44,6 +44,23 @@ LIST_MOVES = Counter(
 )
 
 
+_children: dict[tuple[Any, ...], Any] = {}
+
+
+def _child(metric: Any, *labels: str) -> Any:
+    """`metric.labels(*labels)`, looked up once: the hub counts several times a message, and
+    prometheus_client validates and hashes the labels on every call (the child is the same)."""
+    key = (metric, *labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
+
+
+def observe_stage(name: str, seconds: float) -> None:
+    _child(STAGE_SECONDS, name).observe(seconds)
+
+
 @contextmanager
 def stage(name: str) -> Iterator[None]:
     """Time a pipeline stage; the log context names the stage while it runs."""
@@ -55,7 +72,7 @@ def stage(name: str) -> Iterator[None]:
         if _kept is not None:
             _kept.append((name, time.perf_counter() - start))
         else:
-            STAGE_SECONDS.labels(name).observe(time.perf_counter() - start)
+            observe_stage(name, time.perf_counter() - start)
 
 
 _kept: list[tuple[str, float]] | None = None  # stage times a checker process hands back
@@ -75,16 +92,16 @@ def keep_stage_seconds(into: list[tuple[str, float]]) -> Iterator[None]:
 def count_messages(dispositions: Iterable[Any]) -> None:
     """Count committed outcomes (pipeline Disposition objects)."""
     for d in dispositions:
-        MESSAGES.labels(d.inbound.type_name, str(d.state)).inc()
+        _child(MESSAGES, d.inbound.type_name, str(d.state)).inc()
 
 
 def delivery(result: str, n: int = 1) -> None:
     if n:
-        DELIVERIES.labels(result).inc(n)
+        _child(DELIVERIES, result).inc(n)
 
 
 def list_moved(to_state: str, reason_code: str | None) -> None:
-    LIST_MOVES.labels(str(to_state), reason_code or "").inc()
+    _child(LIST_MOVES, str(to_state), reason_code or "").inc()
 
 
 # ---------------------------------------------------------------- computed at scrape

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
 
 CST = timezone(timedelta(hours=8), "CST")  # customs stamps are Beijing time
 
@@ -18,7 +19,13 @@ def as_utc(at: datetime) -> datetime:
 
 def stamp17(when: datetime | None = None) -> str:
     """`returnTime`: yyyyMMddHHmmssSSS."""
-    t = (when or utcnow()).astimezone(CST)
+    return _stamp17(when or utcnow())
+
+
+# A transaction stamps all its receipts and numbers with one `now`: formatted once.
+@lru_cache(maxsize=16)
+def _stamp17(when: datetime) -> str:
+    t = when.astimezone(CST)
     return t.strftime("%Y%m%d%H%M%S") + f"{t.microsecond // 1000:03d}"
 
 
@@ -29,4 +36,9 @@ def stamp14(when: datetime | None = None) -> str:
 
 def stamp8(when: datetime | None = None) -> str:
     """`declTime`: yyyyMMdd."""
-    return (when or utcnow()).astimezone(CST).strftime("%Y%m%d")
+    return _stamp8(when or utcnow())
+
+
+@lru_cache(maxsize=16)
+def _stamp8(when: datetime) -> str:
+    return when.astimezone(CST).strftime("%Y%m%d")

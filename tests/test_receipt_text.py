@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from datetime import datetime
@@ -89,3 +90,19 @@ def test_the_hub_s_guids_are_version_7_uuids_in_the_order_they_were_made():
         assert len(guid) == 36 and guid == guid.upper()
         assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
         assert abs((parsed.int >> 80) - time.time() * 1000) < 60_000  # its time is now
+
+
+def test_a_forked_child_makes_other_guids_than_its_parent():
+    # The random part comes from a generator of the hub's own: a forked child (the checker
+    # and file-writer processes may be forks) reseeds it rather than repeat the parent's.
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next guids, to the parent, then out
+        os.write(write, " ".join(receipts.new_guid() for _ in range(50)).encode())
+        os._exit(0)
+    os.close(write)
+    mine = {receipts.new_guid()[19:] for _ in range(50)}  # the random part (clock bits aside)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as f:
+        theirs = {guid[19:] for guid in f.read().split()}
+    assert len(theirs) == 50 and not mine & theirs

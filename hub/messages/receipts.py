@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import re
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ RETURN_INFO_MAX = 1000  # C..1000 in the business receipts
 FORMAT_INFO_MAX = 5000  # C0..5000 in CEB900
 _UUID7_CLEAR = ~(0xF << 76 | 0x3 << 62) & (1 << 128) - 1  # the version and variant bits
 _UUID7_SET = 0x7 << 76 | 0x2 << 62
+_guid_bits = random.Random()  # seeded from the OS; ours alone, so no random.seed() reaches it
+os.register_at_fork(after_in_child=_guid_bits.seed)  # a forked child must not repeat ours
 
 
 def new_guid() -> str:
@@ -26,9 +29,11 @@ def new_guid() -> str:
     Its first 48 bits are the Unix time in milliseconds and the other 74 are random, so the
     guids the hub makes sort in the order it made them. The indexes on receipt guids and on
     the outbox file names (which carry them) then grow at their end: with random guids each
-    receipt wrote a page somewhere in the middle of two large indexes.
+    receipt wrote a page somewhere in the middle of two large indexes. The random bits come
+    from a generator seeded from the OS (and again in a forked child): a guid needs to be
+    unique, not secret, and reading the OS's random source was a system call each.
     """
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = (time.time_ns() // 1_000_000) << 80 | _guid_bits.getrandbits(80)
     value = value & _UUID7_CLEAR | _UUID7_SET  # version 7, variant 10
     h = f"{value:032X}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -90,10 +90,15 @@ class Handover:
         return sum(len(ids) for ids, _ in written)
 
 
+def _json_ids(ids: list[int]):
+    """The ids as one parameter however many (SQLite's json_each): an IN list of N values
+    is a statement SQLAlchemy compiles anew for each N."""
+    return select(func.json_each(json.dumps(ids)).table_valued("value").c.value)
+
+
 def _not_in_flight(in_flight: list[int]):
-    """Rows not handed over (one parameter however many: SQLite's json_each)."""
-    handed = func.json_each(json.dumps(in_flight)).table_valued("value")
-    return deliveries.c.id.not_in(select(handed.c.value))
+    """Rows not handed over."""
+    return deliveries.c.id.not_in(_json_ids(in_flight))
 
 
 def next_due(conn: Connection, in_flight: list[int] | None = None) -> datetime | None:
@@ -230,9 +235,10 @@ def _record(
     """The round's outcome; `now` is when it ended, which is when its files were delivered."""
     metrics.delivery("delivered", len(done))
     if done:
+        sqlite = conn.dialect.name == "sqlite"
         conn.execute(
             update(deliveries)
-            .where(deliveries.c.id.in_(done))
+            .where(deliveries.c.id.in_(_json_ids(done) if sqlite else done))
             .values(
                 state=DeliveryState.DELIVERED,
                 delivered_at=now,

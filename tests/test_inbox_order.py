@@ -68,3 +68,21 @@ def test_the_hub_records_a_payment_dropped_behind_a_backlog_of_orders_in_its_fir
         order = conn.execute(select(messages.c.msg_type).order_by(messages.c.id)).scalars().all()
     assert len(order) == 31
     assert "CEB411Message" in order[:5], order
+
+
+def test_claims_taken_in_the_same_nanosecond_get_names_of_their_own(ws, monkeypatch):
+    import adapters.directory as directory
+
+    inbox = DirectoryInbox(ws, [("platform", "immediate")])
+    for i in range(3):
+        _drop(ws.inbox_of("platform"), f"same-{i}.xml", 1_000 + i)
+    monkeypatch.setattr(directory.time, "time_ns", lambda: 1_700_000_000_000_000_000)
+
+    claims = inbox.claim(10)
+
+    names = {c.path.name.partition("--")[0] for c in claims}
+    assert len(claims) == 3 and len(names) == 3  # none taken over another
+    assert {directory.claim_owner(c.path.name) for c in claims} == {
+        (os.getpid(), directory._host_tag(os.uname()[1]))
+    }
+    assert sorted(p.name for p in ws.inbox_of("platform").iterdir()) == []

@@ -29,7 +29,7 @@ import tempfile
 from pathlib import Path
 
 RUN = "import sys; from hub.runner import Hub; from hub.workspace import Workspace; from pathlib import Path; " \
-    "hub = Hub(Workspace(Path(sys.argv[1]))); " \
+    "hub = Hub(Workspace(Path(sys.argv[1]))); from hub import gctune; gctune.settle(); " \
     "assert hub.checker.depth == 0 or hub.checker.wait_ready(900); hub.run_once()"  # fmt: skip
 
 

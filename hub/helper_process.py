@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
+from hub import gctune
+
 READY = "ready"
 RETRY_SECONDS = 60.0  # a helper that failed to start is tried again after this long
 _LENGTH = struct.Struct("<Q")
@@ -136,6 +138,7 @@ def run(setup: Callable[[Any], Callable[[Any], Any]]) -> None:
     sys.stdout = sys.stderr
     requests = sys.stdin.buffer
     handle = setup(read_frame(requests))
+    gctune.settle(freeze=True)  # this process exists to serve the hub, set up for good now
     write_frame(answers, READY)
     while True:
         try:

@@ -47,3 +47,23 @@ def test_a_hub_whose_file_writer_cannot_start_writes_the_files_itself(hub_ws, ke
     outbox.deliver("customs", "CEB311Message_a.xml", b"<a/>")
     assert outbox.flush() == {}
     assert (hub_ws.outbox / "customs" / "CEB311Message_a.xml").read_bytes() == b"<a/>"
+
+
+def gc_probe(_init):
+    """A helper's request handler that tells how its garbage collector is set."""
+    import gc
+
+    return lambda _request: (gc.get_threshold()[0], gc.get_freeze_count())
+
+
+def test_a_helper_freezes_what_it_set_up_and_collects_the_young_less_often():
+    from hub.gctune import YOUNG_THRESHOLD
+
+    helper = HelperProcess(__name__, "gc_probe", None)
+    try:
+        assert helper.ready(timeout=60)
+        threshold, frozen = helper.call("how")
+    finally:
+        helper.close()
+    assert threshold == YOUNG_THRESHOLD
+    assert frozen > 10_000  # its modules and set-up, walked by no collection again

@@ -148,10 +148,12 @@ def _hub_cpu_now() -> float:
 def _run_in_process(ws: Workspace, profile: Path | None) -> tuple[float, float, int, float]:
     """(start, end, peak RSS in KiB, CPU seconds) of `Hub(ws).run_once()` in this process,
     the CPU time including its checker and file-writer processes."""
+    from hub import gctune
     from hub.runner import Hub
 
     cpu = _hub_cpu_now()
     hub = Hub(ws)
+    gctune.settle()  # as `cebhub run` does
     profiler = cProfile.Profile() if profile else None
     start = time.time()
     if profiler:

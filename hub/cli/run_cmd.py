@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
+from hub import gctune
 from hub.cli.common import fail, settings, setup_logging, workspace
 
 
@@ -20,6 +21,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.workers > 1:
         return _run_workers(ws, args)
     hub = Hub(ws, settings(ws))
+    gctune.settle()
     if args.once:
         hub.run_once()
         return 0

@@ -184,3 +184,30 @@ def test_json_encoded_already_is_bound_as_its_text_on_sqlite_and_as_the_value_el
     else:
         assert stored[kept] == {"orderNo": "EO1", "note": "二"}
     assert stored[plain] == [{"gnum": "1"}]
+
+
+def test_states_blobs_and_nulls_are_bound_through_registered_adapters_as_plain_values(tmp_path):
+    """sqlite3 adapts every parameter that is not exactly an int, float, str or bytearray; the
+    hub's engine registers adapters for what it binds (a look-up that fails costs an
+    exception each), and the values are stored exactly as without them."""
+    import sqlite3
+
+    from hub.clearance.states import ListState
+    from hub.codes import Status
+    from hub.store.db import make_engine
+    from hub.store.states import DeliveryState
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'adapted.db'}")
+    meta.create_all(engine)
+    for kind in (ListState, Status, DeliveryState, type(None), bytes, memoryview):
+        assert (kind, sqlite3.PrepareProtocol) in sqlite3.adapters, kind
+    row = {**ROW, "name": ListState.SENT, "kind": Status.RETURNED, "amount": None}
+    with engine.begin() as conn:
+        new_id = INSERT.scalar(conn, {**row, "body": memoryview(b"\x00blob")})
+        typed = conn.exec_driver_sql(
+            "SELECT name, typeof(name), kind, typeof(amount), typeof(body), body FROM things "
+            f"WHERE id = {new_id}"
+        ).one()
+    engine.dispose()
+    assert tuple(typed) == ("sent", "text", "100", "null", "blob", b"\x00blob")
+    assert type(typed[0]) is str

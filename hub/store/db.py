@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+from enum import StrEnum
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -32,7 +34,32 @@ def database_url(settings: Settings, ws: Workspace) -> str:
     return settings.hub.database_url or f"sqlite:///{ws.database_file}"
 
 
+def _as_is(value: object) -> object:
+    return value
+
+
+def _register_sqlite_adapters() -> None:
+    """Adapters for the parameter types the hub binds that sqlite3 would otherwise look up.
+
+    sqlite3 adapts every parameter that is not exactly an int, float, str or bytearray. For
+    a type with no adapter registered it first asks its own PrepareProtocol class for
+    `__adapt__`, which raises an AttributeError, formats its message and drops it: ~1,300
+    instructions for each None, blob and state a statement binds, some 50 a message. With
+    one registered it is a dict look-up and a call, and the value is bound as before.
+    Enumerations defined later (none on the hot path) take the slow way.
+    """
+    for kind in (type(None), bytes, memoryview):
+        sqlite3.register_adapter(kind, _as_is)
+    pending = [StrEnum]
+    while pending:  # every StrEnum (states, codes) loaded by now, bound as its plain value
+        for kind in pending.pop().__subclasses__():
+            sqlite3.register_adapter(kind, str.__str__)
+            pending.append(kind)
+
+
 def _configure_sqlite(engine: Engine) -> None:
+    _register_sqlite_adapters()
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record) -> None:
         # Let SQLAlchemy's "begin" below issue BEGIN itself (pysqlite would defer it).

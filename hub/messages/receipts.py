@@ -79,8 +79,14 @@ def _serialise(root: etree._Element) -> bytes:
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
+# Anything `_text` changes: most values (codes, numbers, names) have none of it.
+_TO_ESCAPE = re.compile("[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def _text(value: str) -> str:
     """Element text escaped exactly as lxml serialises it."""
+    if not _TO_ESCAPE.search(value):
+        return value
     if _NOT_XML.search(value):
         value = _NOT_XML.sub("\ufffd", value)
     return (

@@ -87,3 +87,33 @@ def test_bench_refuses_a_batch_size_the_hub_would_refuse():
         timeout=60,
     )
     assert done.returncode == 1 and "--batch-size" in done.stderr
+
+
+def test_the_paced_bench_asks_whether_all_is_answered_without_the_write_lock(
+    hub_ws, keys, monkeypatch
+):
+    """While the hub runs, the bench polls the store; an ordinary connection's BEGIN takes
+    SQLite's write lock, and the hub's commits then waited for each poll (a count over every
+    delivery row, longer the longer the run). The poll reads: it answers while a writer
+    holds the lock, with no wait allowed at all."""
+    import sqlite3
+
+    from hub.bench import run as bench_run
+    from hub.runner import Hub
+    from hub.store import db
+    from tests.helpers import drop_orders
+
+    drop_orders(hub_ws, keys, 3)
+    Hub(hub_ws).run_once()
+    db.dispose_all()
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 0)  # a wait for the lock fails at once
+    bench_run._all_answered(hub_ws, 3)  # its engine, migrated (a write) before the lock is held
+    writer = sqlite3.connect(hub_ws.database_file, isolation_level=None, timeout=0)
+    try:
+        writer.execute("BEGIN IMMEDIATE")  # the hub, in the middle of a batch
+        assert bench_run._all_answered(hub_ws, 3)
+        assert not bench_run._all_answered(hub_ws, 4)  # one more than were dropped
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+        db.dispose_all()

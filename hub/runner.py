@@ -44,6 +44,9 @@ SWEEP_WHILE_BUSY_SECONDS = 0.2  # at most this long between sweeps while batches
 LOCK_SWITCH_SECONDS = 0.001
 UNFINISHED_RETRY_SECONDS = 60.0  # a claim that could not be archived or quarantined waits this
 UNFINISHED_TRIES = 10  # then it is left to the next start's recovery
+# Batches of reserved files a round tries when each one's files had all gone to another worker
+# (or could not be moved: they stay in the inbox, and a rescan would list them again).
+RESERVE_TRIES = 8
 
 
 def envelope_signer(ws: Workspace):
@@ -335,22 +338,35 @@ class Hub:
         size = self.settings.hub.batch_size
         for source in self.sources:
             reserve = getattr(source, "reserve", None)  # folders: the checker may take them
-            try:
-                work = reserve(size) if reserve is not None else source.claim(size)
-            except Exception:  # sources report outages themselves; this is a bug, not a stop
-                log.exception("claiming from %s failed", source.name)
-                continue
-            if not work:
-                continue
-            try:
-                batch = self._start_work(work, source, reserve is not None)
-            except BaseException:
-                if reserve is not None:  # not taken: a later scan finds what is still there
-                    source.settle(work)
-                raise
-            if batch is not None:  # held at once: a failure later in the round loses nothing
-                self._checking.append(batch)
-                started += 1
+            # Every file reserved may be gone when this process comes to take it: another
+            # worker took them (it reserved the same, oldest, files). The next ones are then
+            # reserved, as `DirectoryInbox.claim` does: a round that found nothing would end
+            # `run --once` with the inbox still full, leaving the work to the other worker.
+            tried: set[str] = set()
+            for _ in range(RESERVE_TRIES if reserve is not None else 1):
+                try:
+                    work = reserve(size) if reserve is not None else source.claim(size)
+                except Exception:  # sources report outages themselves; a bug, not a stop
+                    log.exception("claiming from %s failed", source.name)
+                    break
+                if not work:
+                    break
+                if reserve is not None:
+                    fresh = {r.src for r in work} - tried
+                    if not fresh:  # a rescan listed again what could not be moved
+                        source.settle(work)
+                        break
+                    tried |= fresh
+                try:
+                    batch = self._start_work(work, source, reserve is not None)
+                except BaseException:
+                    if reserve is not None:  # not taken: a later scan finds what is still there
+                        source.settle(work)
+                    raise
+                if batch is not None:  # held at once: a failure later in the round loses nothing
+                    self._checking.append(batch)
+                    started += 1
+                    break
         # Each round records the oldest batch; while new ones come, up to one batch a checker
         # process stays in the checkers for later rounds (none once the input runs dry).
         keep = started + self.checker.depth - 1 if started else 0

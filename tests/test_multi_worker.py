@@ -81,3 +81,34 @@ def test_two_worker_processes_on_postgresql_answer_every_message_exactly_once(tm
     finally:
         dispose_all()
         drop_schema(schema)
+
+
+def test_a_round_whose_reserved_files_another_worker_took_goes_on_to_the_next_ones(hub_ws, keys):
+    """Two workers reserve the same oldest files; the one that comes second finds them gone.
+    Its round must take the next ones: a round that found nothing ended `run --once` with the
+    inbox still full (one worker then did all the work)."""
+    from hub.runner import Hub
+    from tests.helpers import drop_orders
+
+    doc = config.read_document(hub_ws)
+    doc["hub"]["check_processes"] = 0  # workers check in their own process
+    doc["hub"]["batch_size"] = 5
+    config.write_document(hub_ws, doc)
+    drop_orders(hub_ws, keys, 12)
+    hub = Hub(hub_ws)
+    try:
+        inbox = hub.folder.inbox
+        inbox._scan()  # this worker's queue: the oldest first
+        elsewhere = hub_ws.root / "taken-by-the-other-worker"
+        elsewhere.mkdir()
+        for _, name in list(inbox._queue)[:10]:  # the other worker took two batches' worth
+            os.replace(hub_ws.inbox_of("platform") / name, elsewhere / name)
+
+        assert hub._claim_all()  # a batch was started: the round found work
+
+        with engine_for(config.load(hub_ws), hub_ws).connect() as conn:
+            recorded = conn.execute(select(func.count()).select_from(messages)).scalar()
+        assert recorded == 2  # the two files the other worker had not taken
+        assert not list(hub_ws.inbox_of("platform").glob("*.xml"))
+    finally:
+        hub.close()

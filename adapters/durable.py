@@ -10,7 +10,10 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from adapters import unnamed
+
 FSYNC_THREADS = 8  # concurrent fsyncs share journal commits; more threads stop helping
+MAX_UNNAMED = 1024  # unnamed files open at once in a round; the rest go by temp names
 _fsync_pool: ThreadPoolExecutor | None = None
 
 
@@ -94,45 +97,70 @@ def one_per_filesystem(folders: Iterable[str | Path]) -> list[str | Path]:
 
 
 def write_round(files: Sequence[tuple[str, str, bytes]]) -> dict[int, str]:
-    """Write (temp, final, body) files durably: every temp file, one sync, the renames, one sync.
+    """Write (temp, final, body) files durably: every file, one sync, the names, one sync.
 
-    Returns what failed, by index: a folder that refuses one file is skipped for the rest of
-    the round. If the contents cannot be made durable, every temp file is removed and the
-    OSError raised: nothing of the round is known to be on disk.
+    Where the filesystem allows (Linux, with syncfs), a file is written with no name and linked
+    to its final name (`adapters.unnamed`): one folder entry instead of a temp name renamed.
+    Elsewhere it is written under its temp name and renamed. Returns what failed, by index: a
+    folder that refuses one file is skipped for the rest of the round. If the contents cannot
+    be made durable, every file of the round is dropped and the OSError raised: nothing of the
+    round is known to be on disk.
     """
     failed: dict[int, str] = {}
     broken: dict[str, str] = {}  # folder -> why it refused a file
     written: list[int] = []
-    for i, (tmp, _final, body) in enumerate(files):
-        folder = os.path.dirname(tmp)
-        if folder in broken:
-            failed[i] = broken[folder]
-            continue
-        try:
-            with open(tmp, "wb") as f:
-                f.write(body)
-        except OSError as exc:
-            failed[i] = broken[folder] = str(exc)
-            continue
-        written.append(i)
+    unnamed_fds: dict[int, tuple[int, unnamed.Linker]] = {}  # index -> descriptor, linker
     try:
-        make_durable([files[i][0] for i in written])
-    except OSError:
-        for i in written:
-            with contextlib.suppress(OSError):
-                os.unlink(files[i][0])
-        raise
-    folders = set()
-    for i in written:
-        tmp, final, _ = files[i]
+        for i, (tmp, _final, body) in enumerate(files):
+            folder = os.path.dirname(tmp)
+            if folder in broken:
+                failed[i] = broken[folder]
+                continue
+            try:
+                linker = _linker(folder, tmp) if len(unnamed_fds) < MAX_UNNAMED else None
+                if linker is not None:
+                    unnamed_fds[i] = (unnamed.write_unnamed(folder, body), linker)
+                else:
+                    with open(tmp, "wb") as f:
+                        f.write(body)
+            except OSError as exc:
+                failed[i] = broken[folder] = str(exc)
+                continue
+            written.append(i)
         try:
-            os.replace(tmp, final)
-        except OSError as exc:
-            failed[i] = str(exc)
-            continue
-        folders.add(os.path.dirname(final))
+            make_durable([files[i][0] for i in written])
+        except OSError:
+            for i in written:
+                if i not in unnamed_fds:
+                    with contextlib.suppress(OSError):
+                        os.unlink(files[i][0])
+            raise
+        folders = set()
+        for i in written:
+            tmp, final, _ = files[i]
+            try:
+                if i in unnamed_fds:
+                    fd, linker = unnamed_fds[i]
+                    unnamed.link(linker, fd, final, tmp)
+                else:
+                    os.replace(tmp, final)
+            except OSError as exc:
+                failed[i] = str(exc)
+                continue
+            folders.add(os.path.dirname(final))
+    finally:
+        for fd, _ in unnamed_fds.values():
+            os.close(fd)  # an unnamed file that was not linked is gone with its descriptor
     make_entries_durable(folders)
     return failed
+
+
+def _linker(folder: str, tmp: str) -> unnamed.Linker | None:
+    """How to link an unnamed file in `folder`; None: write it under its temp name. Only with
+    syncfs: the per-file fsyncs of the fallback go by the temp names."""
+    if SYNCFS is None or not unnamed.O_TMPFILE:
+        return None
+    return unnamed.linker_for(folder, tmp)
 
 
 def setup_writer(_init: object) -> Callable[[Sequence[tuple[str, str, bytes]]], object]:

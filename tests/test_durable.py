@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from adapters import durable
+from adapters import durable, unnamed
 from adapters.directory import DirectoryOutbox
 from hub.workspace import Workspace
 
@@ -130,3 +130,83 @@ def test_a_file_writer_that_dies_fails_the_round_which_is_retried_by_a_new_one(w
         assert (ws.outbox / "customs" / "CEB311Message_a.xml").read_bytes() == b"<a/>"
     finally:
         outbox.close()
+
+
+def _fresh_probe(monkeypatch) -> None:
+    monkeypatch.setattr(unnamed, "_found", {})  # each test finds the filesystem's way anew
+
+
+def _entries_at_sync(monkeypatch) -> list[list[str]]:
+    """The outbox folders' entries at the moment the round's contents are made durable."""
+    seen = []
+    real = durable.make_durable
+
+    def recording(paths):
+        folders = sorted({os.path.dirname(p) for p in paths})
+        seen.append(sorted(n for f in folders for n in os.listdir(f)))
+        return real(paths)
+
+    monkeypatch.setattr(durable, "make_durable", recording)
+    return seen
+
+
+@pytest.mark.skipif(not unnamed.O_TMPFILE, reason="O_TMPFILE is Linux's")
+def test_files_are_written_unnamed_and_linked_where_the_filesystem_allows(ws, monkeypatch):
+    _fresh_probe(monkeypatch)
+    (ws.outbox / "customs").mkdir(parents=True)
+    linker = unnamed.linker_for(str(ws.outbox / "customs"), str(ws.outbox / "customs" / ".p"))
+    assert list((ws.outbox / "customs").iterdir()) == []  # the probe left nothing
+    seen = _entries_at_sync(monkeypatch)
+    names = _deliver_round(ws, 6)
+    if linker is not None:
+        assert seen == [[]]  # no temp name: the files had no name until they were durable
+    else:  # no permission to link here (no root, no /proc link): temp names, renamed
+        assert len(seen[0]) == 6 and all(n.endswith(".tmp") for n in seen[0])
+    assert sorted(p.name for p in ws.outbox.rglob("*") if p.is_file()) == sorted(names)
+    assert (ws.outbox / "customs" / names[0]).read_bytes() == b"<m n='0'/>"
+    mode = (ws.outbox / "customs" / names[0]).stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask  # as a file opened by name
+
+
+def test_a_file_written_again_replaces_the_one_there(ws, monkeypatch):
+    _fresh_probe(monkeypatch)
+    outbox = DirectoryOutbox(ws)
+    outbox.deliver("customs", "CEB311Message_a.xml", b"<first/>")
+    assert outbox.flush() == {}
+    outbox.deliver("customs", "CEB311Message_a.xml", b"<again/>")  # a row delivered twice
+    assert outbox.flush() == {}
+    assert [p.name for p in (ws.outbox / "customs").iterdir()] == ["CEB311Message_a.xml"]
+    assert (ws.outbox / "customs" / "CEB311Message_a.xml").read_bytes() == b"<again/>"
+
+
+def test_where_no_unnamed_file_can_be_linked_temp_names_are_renamed(ws, monkeypatch):
+    _fresh_probe(monkeypatch)
+
+    def refused(fd: int, path: str) -> None:
+        raise PermissionError(1, "Operation not permitted", path)
+
+    monkeypatch.setattr(unnamed, "LINKERS", (refused, refused))
+    seen = _entries_at_sync(monkeypatch)
+    names = _deliver_round(ws, 4)
+    assert unnamed._found and set(unnamed._found.values()) == {None}
+    assert [len(s) for s in seen] == [4] and all(n.endswith(".tmp") for n in seen[0])
+    assert sorted(p.name for p in ws.outbox.rglob("*") if p.is_file()) == sorted(names)
+
+
+def test_a_failed_sync_drops_unnamed_and_named_files_alike(ws, monkeypatch):
+    _fresh_probe(monkeypatch)
+    monkeypatch.setattr(durable, "MAX_UNNAMED", 2)  # the rest of the round goes by temp names
+
+    def failing(paths):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(durable, "make_durable", failing)
+    outbox = DirectoryOutbox(ws)
+    for i in range(5):
+        outbox.deliver("customs", f"CEB311Message_{i}.xml", b"<m/>")
+    with pytest.raises(OSError, match="Input/output"):
+        outbox.flush()
+    outbox.discard()
+    assert list((ws.outbox / "customs").iterdir()) == []

@@ -92,6 +92,23 @@ def test_the_hub_s_guids_are_version_7_uuids_in_the_order_they_were_made():
         assert abs((parsed.int >> 80) - time.time() * 1000) < 60_000  # its time is now
 
 
+def test_guids_made_in_the_same_millisecond_sort_in_the_order_they_were_made(monkeypatch):
+    # The outbox file names carry them, and files written in one clock tick may get one time:
+    # a partner reading oldest first (time, then name) must still read 2 before 120.
+    made = [receipts.new_guid() for _ in range(3000)]
+    assert made == sorted(made) and len(set(made)) == 3000
+    # A clock that stands still (or steps back) while the random bits run out: the next
+    # millisecond's first value, still a valid version-7 UUID.
+    future = time.time_ns() // 1_000_000 + 3_600_000
+    monkeypatch.setattr(receipts, "_last_guid", (future, (1 << 74) - 3))
+    tail = [receipts.new_guid() for _ in range(4)]
+    assert tail == sorted(tail) and len(set(tail)) == 4
+    parsed = [uuid.UUID(g) for g in tail]
+    assert [p.int >> 80 for p in parsed] == [future, future, future + 1, future + 1]
+    assert all(p.version == 7 and p.variant == uuid.RFC_4122 for p in parsed)
+    assert parsed[2].int & ((1 << 62) - 1) == 0 and parsed[3].int & ((1 << 62) - 1) == 1
+
+
 def test_a_forked_child_makes_other_guids_than_its_parent():
     # The random part comes from a generator of the hub's own: a forked child (the checker
     # and file-writer processes may be forks) reseeds it rather than repeat the parent's.

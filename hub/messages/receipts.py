@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,24 +18,44 @@ from hub.messages.types import FORMAT_RECEIPT, MessageType
 
 RETURN_INFO_MAX = 1000  # C..1000 in the business receipts
 FORMAT_INFO_MAX = 5000  # C0..5000 in CEB900
-_UUID7_CLEAR = ~(0xF << 76 | 0x3 << 62) & (1 << 128) - 1  # the version and variant bits
-_UUID7_SET = 0x7 << 76 | 0x2 << 62
+_RANDOM_BITS = 74  # of a version-7 UUID: 12 after the version, 62 after the variant
+_LOW = (1 << 62) - 1
 _guid_bits = random.Random()  # seeded from the OS; ours alone, so no random.seed() reaches it
-os.register_at_fork(after_in_child=_guid_bits.seed)  # a forked child must not repeat ours
+_guid_lock = threading.Lock()
+_last_guid = (0, 0)  # (milliseconds, random bits) of the last guid made: the next is greater
+
+
+def _after_fork() -> None:
+    global _last_guid
+    _guid_bits.seed()  # a forked child must not repeat ours
+    _last_guid = (0, 0)
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def new_guid() -> str:
     """A new guid for something the hub writes: a version-7 UUID (RFC 9562), upper case.
 
-    Its first 48 bits are the Unix time in milliseconds and the other 74 are random, so the
-    guids the hub makes sort in the order it made them. The indexes on receipt guids and on
-    the outbox file names (which carry them) then grow at their end: with random guids each
-    receipt wrote a page somewhere in the middle of two large indexes. The random bits come
-    from a generator seeded from the OS (and again in a forked child): a guid needs to be
-    unique, not secret, and reading the OS's random source was a system call each.
+    Its first 48 bits are the Unix time in milliseconds and 74 of the others random; within
+    a millisecond each guid is the last one plus one (RFC 9562's monotonic random), so the
+    guids a process makes sort in the order it made them. The outbox file names carry them: a
+    partner that reads its files oldest first (by time, then name) reads a message's receipts
+    in order even where the filesystem gives the files made in one clock tick one time. The
+    indexes on receipt guids and file names grow at their end. The random bits come from a
+    generator seeded from the OS (and again in a forked child): a guid needs to be unique,
+    not secret, and reading the OS's random source was a system call each.
     """
-    value = (time.time_ns() // 1_000_000) << 80 | _guid_bits.getrandbits(80)
-    value = value & _UUID7_CLEAR | _UUID7_SET  # version 7, variant 10
+    global _last_guid
+    made = (time.time_ns() // 1_000_000, _guid_bits.getrandbits(_RANDOM_BITS))
+    with _guid_lock:
+        if made <= _last_guid:
+            ms, bits = _last_guid
+            bits += 1
+            made = (ms + 1, 0) if bits >> _RANDOM_BITS else (ms, bits)
+        _last_guid = made
+    ms, bits = made
+    value = ms << 80 | 0x7 << 76 | (bits >> 62) << 64 | 0x2 << 62 | bits & _LOW
     h = f"{value:032X}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 

@@ -118,7 +118,7 @@ class DirectoryInbox:
         self._queue: deque[tuple[str, str]] = deque()
         self._reserved: set[tuple[str, str]] = set()  # reserved, not yet taken (a checker has them)
         self._sizes: dict[tuple[str, str], tuple[int, float]] = {}
-        self._folders: set[Path] = set()  # archive folders known to exist
+        self._folders: dict[tuple[str, str], str] = {}  # (partner, day) -> its archive folder
         for partner_id in self.ready:
             ws.inbox_of(partner_id).mkdir(parents=True, exist_ok=True)
             (ws.claims / partner_id).mkdir(parents=True, exist_ok=True)
@@ -258,21 +258,23 @@ class DirectoryInbox:
             self._scan()
         return bool(self._queue)
 
-    def archive(self, claim: Claim) -> Path:
+    def archive(self, claim: Claim) -> str:
         # No fsync: if the rename is lost in a crash, the claim is found again and the
-        # store, which recorded it, says it is done.
-        day = utcnow().strftime("%Y-%m-%d")
-        folder = self.ws.archive / claim.partner_id / day
-        if folder not in self._folders:
-            folder.mkdir(parents=True, exist_ok=True)
-            self._folders.add(folder)
-        dst = folder / claim.name
+        # store, which recorded it, says it is done. Plain strings: one archive a message.
+        key = (claim.partner_id, utcnow().strftime("%Y-%m-%d"))
+        folder = self._folders.get(key)
+        if folder is None:
+            path = self.ws.archive / claim.partner_id / key[1]
+            path.mkdir(parents=True, exist_ok=True)
+            folder = self._folders[key] = str(path)
+        src = os.fspath(claim.path)
+        dst = f"{folder}/{os.path.basename(src)}"
         try:
-            os.replace(claim.path, dst)
+            os.replace(src, dst)
         except FileNotFoundError:
-            if not claim.path.exists() and dst.exists():
+            if not os.path.exists(src) and os.path.exists(dst):
                 return dst  # two workers recovered the same dead claim: the other archived it
-            self._folders.discard(folder)
+            self._folders.pop(key, None)
             raise
         return dst
 

@@ -15,6 +15,7 @@ from collections import namedtuple
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Connection, DateTime
@@ -36,12 +37,20 @@ class _Plan:
     results: tuple[tuple[int, Any], ...] | None = None  # (column, result processor), first run
 
     def __post_init__(self) -> None:
-        self._steps = tuple((name, self.processors.get(name)) for name in self.names)
+        # The values in the SQL's order, taken in C; then only the few that need it processed.
+        names = self.names
+        pick = itemgetter(*names) if names else (lambda params: ())
+        self._values = (lambda params: (pick(params),)) if len(names) == 1 else pick
+        self._steps = tuple(
+            (i, self.processors[n]) for i, n in enumerate(names) if self.processors.get(n)
+        )
 
     def bind(self, params: Mapping[str, Any]) -> Any:
         if self.defaults:
             params = {**self.defaults, **params}
-        values = [params[n] if p is None else p(params[n]) for n, p in self._steps]
+        values = list(self._values(params))
+        for i, process in self._steps:
+            values[i] = process(values[i])
         return values if self.positional else dict(zip(self.names, values, strict=True))
 
 

@@ -321,7 +321,7 @@ def _decide_some(ws: Workspace, settings, engine) -> Counter:
     from hub.routing import Router
     from hub.runner import envelope_signer
 
-    router = Router(settings, sign_envelope=envelope_signer(ws))
+    router = Router(settings, sign_envelope=envelope_signer(ws), root=ws.root)
     done: Counter = Counter()
     with engine.connect() as conn:
         ids = list(

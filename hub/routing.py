@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lxml import etree
@@ -52,9 +53,16 @@ class Queued:
 class Router:
     """Turns receipts and accepted messages into delivery rows of the same transaction."""
 
-    def __init__(self, settings: Settings, sign_envelope: EnvelopeSigner | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        sign_envelope: EnvelopeSigner | None = None,
+        *,
+        root: Path | None = None,
+    ) -> None:
         self.settings = settings
         self.sign_envelope = sign_envelope
+        self.root = root  # the workspace: its reference files (the tax table) for the clearance
 
     def wrap(
         self, payload: bytes, msg_type: str, guid: str, *, receiver_id: str | None, now: datetime

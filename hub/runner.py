@@ -63,7 +63,7 @@ class Hub:
         self.settings = settings or config.load(ws)
         self.engine = engine_for(self.settings, ws)
         self.side_engine = side_engine(self.engine)  # the delivery thread's connections
-        self.router = Router(self.settings, sign_envelope=envelope_signer(ws))
+        self.router = Router(self.settings, sign_envelope=envelope_signer(ws), root=ws.root)
         self.processor = Processor(self.settings, build_stages(ws, self.settings), self.router)
         self.checker = Checker(ws.root, self.settings, self.settings.hub.checkers())
         self._checking: list[_Batch] = []  # claimed, in the checker, recorded next round

@@ -13,6 +13,7 @@ from sqlalchemy import event, select, update
 from sqlalchemy.pool import Pool
 
 from hub.clearance.tables import lists, tax_bills
+from hub.clearance.tax import Rate, TaxTable, compute
 from hub.generator import DEMO_PARTIES, cancel_message, make_purchases, refund_message
 from hub.store.db import dispose_all
 from tests.clearance_support import (
@@ -286,3 +287,37 @@ def _traced(statements: list[str]):
     finally:
         event.remove(Pool, "connect", on_connect)
         dispose_all()
+
+
+def _own_tax_table(ws) -> TaxTable:
+    """Write the workspace's own table: every HS code at VAT 5 %, no consumption tax."""
+    rate = Rate(Decimal("0.05"), Decimal(0))
+    rows = "".join(f"{d},0.05,0,test rate\n" for d in "0123456789")
+    (ws.root / "config" / "tax_rates.csv").write_text(f"hs_prefix,vat,consumption_tax,note\n{rows}")
+    return TaxTable({d: rate for d in "0123456789"})
+
+
+def test_a_workspace_s_own_tax_table_taxes_a_list_reviewed_when_its_documents_arrive(
+    hub_ws, keys, tmp_path, monkeypatch
+):
+    # A hub run as a service (`cebhub -w /srv/hub run`) has another working directory: the
+    # list reviewed as its last document is recorded must still be taxed by hub_ws's table.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CEBHUB_HOME", raising=False)
+    table = _own_tax_table(hub_ws)
+    set_guarantee(hub_ws, GUARANTEE)
+    p = purchase(81)
+    send_list(hub_ws, keys, [p])
+    run(hub_ws)
+    run(hub_ws)
+    assert the_list(hub_ws, p.cop_no).state == "sent"  # waiting for its documents
+    send_documents(hub_ws, keys, [p])
+    run(hub_ws)
+
+    row = the_list(hub_ws, p.cop_no)
+    assert codes(hub_ws, p)[-1] == "899"
+    expected = compute(row.head, row.lines, table)
+    with db(hub_ws).connect() as conn:
+        bill = conn.execute(select(tax_bills).where(tax_bills.c.list_id == row.id)).one()
+    assert bill.value_added_tax == expected.value_added_tax > 0
+    assert bill.consumption_tax == 0

@@ -82,11 +82,12 @@ class Desk:
         return self.router.settings
 
     def path(self, name: str) -> Path:
-        """A workspace-relative file; without a known workspace, $CEBHUB_HOME or the cwd's."""
+        """A workspace-relative file: in the desk's or the router's workspace; without either
+        (a desk made by hand), $CEBHUB_HOME's or the current directory's."""
         p = Path(name)
         if p.is_absolute():
             return p
-        return (self.root or Workspace.locate().root) / p
+        return (self.root or self.router.root or Workspace.locate().root) / p
 
 
 # The statements every list goes through, compiled once (hub.store.prepared).

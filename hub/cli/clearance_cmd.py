@@ -30,14 +30,14 @@ def _open(args: argparse.Namespace):
 
 
 def _desk(ws, s, conn, actor: str) -> Desk:
-    router = Router(s, sign_envelope=envelope_signer(ws))
+    router = Router(s, sign_envelope=envelope_signer(ws), root=ws.root)
     return Desk(conn, router, utcnow(), actor=actor, root=ws.root)
 
 
 def cmd_declare(args: argparse.Namespace) -> int:
     """Declare temporary or returned lists by copNo; one transaction per list."""
     ws, s, engine = _open(args)
-    router = Router(s, sign_envelope=envelope_signer(ws))
+    router = Router(s, sign_envelope=envelope_signer(ws), root=ws.root)
     results, failed = [], 0
     for cop_no in args.cop_no:
         try:

@@ -41,7 +41,9 @@ class Console:
             from hub.routing import Router
             from hub.runner import envelope_signer
 
-            self._router = Router(self.settings, sign_envelope=envelope_signer(self.ws))
+            self._router = Router(
+                self.settings, sign_envelope=envelope_signer(self.ws), root=self.ws.root
+            )
         return self._router
 
     @property

@@ -119,6 +119,7 @@ class DirectoryInbox:
         self._reserved: set[tuple[str, str]] = set()  # reserved, not yet taken (a checker has them)
         self._sizes: dict[tuple[str, str], tuple[int, float]] = {}
         self._folders: dict[tuple[str, str], str] = {}  # (partner, day) -> its archive folder
+        self._partner_paths: dict[str, tuple[str, str]] = {}
         for partner_id in self.ready:
             ws.inbox_of(partner_id).mkdir(parents=True, exist_ok=True)
             (ws.claims / partner_id).mkdir(parents=True, exist_ok=True)
@@ -228,11 +229,20 @@ class DirectoryInbox:
             self._sizes.pop((partner_id, name), None)
             self._reserved.add((partner_id, name))
             token = f"{time.time_ns():x}-{next(_serials) & 0xFFFFFFFF:08x}-{owner}"
-            src = os.path.join(self.ws.inbox_of(partner_id), name)
+            inbox, claims = self._paths_of(partner_id)
+            src = f"{inbox}/{name}"
             done = src + DONE_SUFFIX if self.ready.get(partner_id) == "done-file" else None
-            dst = os.path.join(self.ws.claims, partner_id, f"{token}--{safe_name(name)}")
+            dst = f"{claims}/{token}--{safe_name(name)}"
             reserved.append(Reservation(partner_id, src, dst, display_name(name), done, utcnow()))
         return reserved
+
+    def _paths_of(self, partner_id: str) -> tuple[str, str]:
+        """A partner's inbox and claims folders as strings (a reservation a message)."""
+        paths = self._partner_paths.get(partner_id)
+        if paths is None:
+            paths = (str(self.ws.inbox_of(partner_id)), str(self.ws.claims / partner_id))
+            self._partner_paths[partner_id] = paths
+        return paths
 
     def take(self, reserved: Iterable[Reservation]) -> list[Claim]:
         """Claim reserved files here; those another worker took (or a partner withdrew) are

@@ -58,6 +58,10 @@ def mq_ws(ws, keys, broker, q):
     doc = config.read_document(ws)
     doc["delivery"]["backoff_seconds"] = 0.01
     doc["delivery"]["backoff_cap_seconds"] = 0.02
+    # Retried fast, so never dead-lettered while the broker is away: a run --once on a slow
+    # machine retries for longer than 10 attempts of 20 ms, and the copies waiting for the
+    # broker must still be "retrying" when the test looks.
+    doc["delivery"]["max_attempts"] = 100_000
     config.write_document(ws, doc)
     return ws
 

@@ -15,7 +15,6 @@ from sqlalchemy import Engine, select
 from adapters.base import FolderSource, QueueSource, Source, sink_status, write_status
 from adapters.directory import DirectoryOutbox, Reservation
 from hub import config
-from hub.archiver import Archiver
 from hub.checker import Checker
 from hub.checks import build_stages, too_big, unreadable
 from hub.clearance.sweep import sweep
@@ -88,7 +87,6 @@ class Hub:
         self._swept_at = float("-inf")  # time.monotonic() of the last clearance sweep
         self._unfinished: list[_Unfinished] = []  # recorded, but not archived or quarantined
         self._given_up: set[str] = set()  # claims whose finishing failed too often
-        self._archiver: Archiver | None = None  # while running: archives folder claims
         self.checkpointer = _checkpointer(self.engine)
         # While the delivery thread runs (SQLite), the main thread records its folder files.
         self._handover = Handover() if self.engine.dialect.name == "sqlite" else None
@@ -236,31 +234,9 @@ class Hub:
         dispositions = self.processor.record(self.engine, batch.items)
         crash_point("after-commit")
         # By position: two identical AMQP messages in one batch share a claim name.
-        archiver = self._archiver if batch.source is self.folder else None
         for claim, d in zip(batch.claims, dispositions, strict=True):
-            if archiver is not None and not d.quarantine:
-                archiver.put(batch.source, claim, d)
-            else:
-                self._finish_file(batch.source, claim, d)
+            self._finish_file(batch.source, claim, d)
         return dispositions
-
-    def _finish_archived(self) -> None:
-        """Try again here what the archive thread could not archive (then as any failure)."""
-        if self._archiver is not None:
-            for source, claim, d in self._archiver.failed():
-                self._finish_file(source, claim, d)
-
-    def _start_archiver(self) -> None:
-        self._archiver = Archiver()
-
-    def _stop_archiver(self) -> None:
-        """Archive what is handed over, then end the thread; its failures are retried here."""
-        archiver = self._archiver
-        if archiver is None:
-            return
-        archiver.stop()
-        self._finish_archived()
-        self._archiver = None
 
     def _finish_file(self, source: Source, claim: Any, d: Disposition, tries: int = 0) -> bool:
         """Archive or quarantine a recorded claim. A failure is logged and the claim kept for
@@ -300,11 +276,8 @@ class Hub:
         in a batch being checked or waits in `_unfinished`; a claim younger than the retry
         interval is left alone, and so is one whose finishing was given up (the log says so).
         """
-        self._finish_archived()
         held = {_name(c) for batch in self._checking for c in batch.claims + batch.reserved}
         held.update(_name(u.claim) for u in self._unfinished)
-        if self._archiver is not None:
-            held |= self._archiver.held()
         held |= self._given_up
         stranded = self.folder.stranded(held, older_than=UNFINISHED_RETRY_SECONDS)
         if stranded:
@@ -448,7 +421,6 @@ class Hub:
         it is not, every `SWEEP_WHILE_BUSY_SECONDS`: its look-ups and commit cost the same for
         one list as for a hundred.
         """
-        self._finish_archived()
         claims = self._claim_all()
         deliverer.kick()  # the batch's receipts and copies are committed
         self.publish_status()
@@ -496,7 +468,6 @@ class Hub:
             self.recover()
             self.scheduler.run_due(every_job=True)
             self._start_checkpoints()
-            self._start_archiver()
             deliverer = self._deliverer()
             # Done when a round finds nothing and the deliverer had nothing since the last look
             # (a delivered copy to customs lets the sweep move its list on: another round).
@@ -504,7 +475,6 @@ class Hub:
                 pass
         finally:
             self._finish_in_flight()
-            self._stop_archiver()
             if deliverer is not None:
                 self._stop_deliverer(deliverer)
             self._stop_checkpoints()
@@ -525,7 +495,6 @@ class Hub:
 
             console = serve_console(self.ws, self.settings, self.wakeup)
         self._start_checkpoints()
-        self._start_archiver()
         deliverer = self._deliverer()
         try:
             while not stop.is_set():
@@ -541,7 +510,6 @@ class Hub:
         finally:
             watcher.stop()
             self._finish_in_flight()
-            self._stop_archiver()
             self._stop_deliverer(deliverer)  # its pass ends before its sinks are closed
             self._stop_checkpoints()
             self.scheduler.shutdown()

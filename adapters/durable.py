@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from adapters import unnamed
+from adapters.libc import libc_function
 
 FSYNC_THREADS = 8  # concurrent fsyncs share journal commits; more threads stop helping
 MAX_UNNAMED = 1024  # unnamed files open at once in a round; the rest go by temp names
@@ -26,25 +26,11 @@ def fsync_path(path: str | Path) -> None:
         os.close(fd)
 
 
-def _load_syncfs() -> Callable[[int], int] | None:
-    """libc's syncfs(2) (Linux), or None where there is none."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    try:
-        fn = ctypes.CDLL(name, use_errno=True).syncfs
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = [ctypes.c_int]
-    fn.restype = ctypes.c_int
-    return fn
-
-
 # syncfs writes back every dirty file of one filesystem and commits its journal with one
 # cache flush: for a round of hundreds of small files it costs what one fsync does (measured
 # ~10 µs a file against ~90-160 µs for overlapped per-file fsyncs on this project's disk).
 # Since Linux 5.8 it reports write-back errors, as fsync does. None: per-file fsync.
-SYNCFS: Callable[[int], int] | None = _load_syncfs()
+SYNCFS: Callable[[int], int] | None = libc_function("syncfs", [ctypes.c_int])
 
 
 def sync_filesystem_of(folder: str | Path) -> None:
@@ -119,10 +105,14 @@ def write_round(files: Sequence[tuple[str, str, bytes]]) -> dict[int, str]:
             try:
                 linker = _linker(folder, tmp) if len(unnamed_fds) < MAX_UNNAMED else None
                 if linker is not None:
-                    unnamed_fds[i] = (unnamed.write_unnamed(folder, body), linker)
-                else:
-                    with open(tmp, "wb") as f:
-                        f.write(body)
+                    try:
+                        unnamed_fds[i] = (unnamed.write_unnamed(folder, body), linker)
+                        written.append(i)
+                        continue
+                    except OSError:  # the folder changed under us: by its temp name, then
+                        unnamed.forget()
+                with open(tmp, "wb") as f:
+                    f.write(body)
             except OSError as exc:
                 failed[i] = broken[folder] = str(exc)
                 continue

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import os
 from collections.abc import Callable
+
+from adapters.libc import libc_function
 
 AT_FDCWD = -100
 AT_EMPTY_PATH = 0x1000
@@ -20,20 +21,9 @@ O_TMPFILE = getattr(os, "O_TMPFILE", 0)
 Linker = Callable[[int, str], None]
 
 
-def _load_linkat() -> Callable[..., int] | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    try:
-        fn = ctypes.CDLL(name, use_errno=True).linkat
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-    fn.restype = ctypes.c_int
-    return fn
-
-
-_LINKAT = _load_linkat()
+_LINKAT = libc_function(
+    "linkat", [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+)
 
 
 def _link_by_descriptor(fd: int, path: str) -> None:
@@ -52,6 +42,7 @@ def _link_by_proc(fd: int, path: str) -> None:
 
 LINKERS: tuple[Linker, ...] = (_link_by_descriptor, _link_by_proc)
 _found: dict[int, Linker | None] = {}  # filesystem (st_dev) -> the way that works there
+_folders: dict[str, Linker | None] = {}  # folder -> its filesystem's way (no stat a file)
 
 
 def open_unnamed(folder: str) -> int:
@@ -76,8 +67,11 @@ def linker_for(folder: str, spare_name: str) -> Linker | None:
     """How this process can name an unnamed file in `folder`, or None (no O_TMPFILE there,
     or no permission to link one): found once per filesystem by linking a probe to
     `spare_name`, a name in `folder` that this process owns, and removing it again."""
+    if folder in _folders:
+        return _folders[folder]
     dev = os.stat(folder).st_dev
     if dev in _found:
+        _folders[folder] = _found[dev]
         return _found[dev]
     found = None
     if O_TMPFILE:
@@ -97,8 +91,14 @@ def linker_for(folder: str, spare_name: str) -> Linker | None:
             os.unlink(spare_name)
             found = link
             break
-    _found[dev] = found
+    _found[dev] = _folders[folder] = found
     return found
+
+
+def forget() -> None:
+    """Find the ways again: a folder refused an unnamed file (moved, remounted elsewhere)."""
+    _folders.clear()
+    _found.clear()
 
 
 def link(linker: Linker, fd: int, final: str, spare_name: str) -> None:

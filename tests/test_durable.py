@@ -134,6 +134,7 @@ def test_a_file_writer_that_dies_fails_the_round_which_is_retried_by_a_new_one(w
 
 def _fresh_probe(monkeypatch) -> None:
     monkeypatch.setattr(unnamed, "_found", {})  # each test finds the filesystem's way anew
+    monkeypatch.setattr(unnamed, "_folders", {})
 
 
 def _entries_at_sync(monkeypatch) -> list[list[str]]:
@@ -210,3 +211,20 @@ def test_a_failed_sync_drops_unnamed_and_named_files_alike(ws, monkeypatch):
         outbox.flush()
     outbox.discard()
     assert list((ws.outbox / "customs").iterdir()) == []
+
+
+@pytest.mark.skipif(not unnamed.O_TMPFILE, reason="O_TMPFILE is Linux's")
+def test_a_folder_that_refuses_an_unnamed_file_gets_it_by_its_temp_name(ws, monkeypatch):
+    _fresh_probe(monkeypatch)
+    real = unnamed.write_unnamed
+
+    def refusing(folder: str, body: bytes) -> int:
+        if folder.endswith("/customs"):  # remounted on a filesystem without O_TMPFILE
+            raise OSError(95, "Operation not supported", folder)
+        return real(folder, body)
+
+    monkeypatch.setattr(unnamed, "write_unnamed", refusing)
+    names = _deliver_round(ws, 4)
+    assert sorted(p.name for p in ws.outbox.rglob("*") if p.is_file()) == sorted(names)
+    assert (ws.outbox / "customs" / names[0]).read_bytes() == b"<m n='0'/>"
+    assert str(ws.outbox / "customs") not in unnamed._folders  # found again next round

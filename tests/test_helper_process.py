@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import time
+from pathlib import Path
 
 from hub.helper_process import HelperProcess
 
@@ -67,3 +68,27 @@ def test_a_helper_freezes_what_it_set_up_and_collects_the_young_less_often():
         helper.close()
     assert threshold == YOUNG_THRESHOLD
     assert frozen > 10_000  # its modules and set-up, walked by no collection again
+
+
+def echo_setup(_init):
+    """A helper that answers each request with `request` bytes of its own."""
+    return lambda size: os.urandom(size)
+
+
+def test_a_helpers_pipes_hold_a_whole_batch_answer_and_a_large_answer_arrives_whole():
+    import fcntl
+
+    from hub.helper_process import PIPE_BYTES
+
+    helper = HelperProcess(__name__, "echo_setup", None)
+    try:
+        assert helper.ready(timeout=60)
+        limit = int(Path("/proc/sys/fs/pipe-max-size").read_text())
+        for stream in (helper._child.stdin, helper._child.stdout):
+            size = fcntl.fcntl(stream.fileno(), fcntl.F_GETPIPE_SZ)
+            assert size == (PIPE_BYTES if limit >= PIPE_BYTES else 65536)
+        # An answer larger than the pipe (3 MB) comes in one piece, and so does the next.
+        assert len(helper.call(3_000_000)) == 3_000_000
+        assert len(helper.call(600_000)) == 600_000
+    finally:
+        helper.close()

@@ -16,14 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lxml import etree
-from sqlalchemy import Engine, MetaData, create_engine, func, insert, select
+from sqlalchemy import Engine, MetaData, create_engine, event, func, insert, select
+from sqlalchemy.pool import Pool
 
 from hub import config
 from hub.cli import main
 from hub.clock import utcnow
 from hub.constants import CEB_NS, DXP_NS
 from hub.signing import sign_enveloped
-from hub.store.db import engine_for
+from hub.store.db import dispose_all, engine_for
 from hub.store.states import MessageState
 from hub.store.tables import messages, orders, receipts
 from hub.workspace import Workspace
@@ -217,3 +218,20 @@ def wait_until(condition, what: str, seconds: float = 60.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, what
         time.sleep(0.05)
+
+
+@contextmanager
+def traced_sql(statements: list[str]) -> Iterator[None]:
+    """Every SQL statement SQLite runs meanwhile, on connections made meanwhile, appended to
+    `statements` (connections made before are dropped first, and those made here after)."""
+
+    def on_connect(dbapi_conn, _record) -> None:
+        dbapi_conn.set_trace_callback(statements.append)
+
+    dispose_all()
+    event.listen(Pool, "connect", on_connect)
+    try:
+        yield
+    finally:
+        event.remove(Pool, "connect", on_connect)
+        dispose_all()

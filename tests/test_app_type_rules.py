@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,9 +38,9 @@ from hub.handlers.guards import (
 )
 from hub.messages.types import ORDER, PAYMENT, WAYBILL
 from hub.store.db import engine_for
-from hub.store.tables import metadata
+from hub.store.tables import metadata, payments
 from hub.workspace import Workspace
-from tests.helpers import Entry, cli, files, receipt_entries, unwrap
+from tests.helpers import Entry, cli, files, receipt_entries, traced_sql, unwrap
 
 OLD_CLOCK = lambda: datetime(2020, 1, 1)  # noqa: E731  (older than anything stored)
 
@@ -338,3 +339,36 @@ def test_change_after_the_list_is_declared_is_refused(hub_ws, keys, code):
     assert codes_of(send(hub_ws, partner, sign(build([purchase], DEMO_PARTIES, app_type="3")))) == [
         DECLARED[code]
     ]
+
+
+def test_a_new_record_is_inserted_without_a_look_up_and_a_deleted_one_comes_back_in_its_row(
+    hub_ws, keys
+):
+    """appType 1 inserts first and looks the key up only when it is taken: by a live record
+    (refused as existing) or by a deleted one, which the new declaration brings back."""
+    case = CASES["411"]
+    purchases = case.purchases(seed=4111)
+
+    def go(app_type: str) -> list[str]:
+        root = case.message(hub_ws, keys, purchases, app_type=app_type)
+        return codes_of(send(hub_ws, case.partner, root))
+
+    statements: list[str] = []
+    with traced_sql(statements):
+        assert go("1") == ["2", "120"]
+    on_payments = [
+        s.strip()
+        for s in statements
+        if re.match(r"\s*(INSERT INTO|UPDATE) payments\b", s) or re.search(r"\bFROM payments\b", s)
+    ]
+    assert [s.split()[0].upper() for s in on_payments] == ["INSERT"], on_payments
+    assert "ON CONFLICT (pay_code, pay_transaction_id) DO NOTHING" in on_payments[0]
+
+    with db(hub_ws).connect() as conn:
+        [(first_id, _)] = conn.execute(select(payments.c.id, payments.c.state)).all()
+    assert go("1") == [case.exists]
+    assert go("3") == ["2"]
+    assert go("1") == ["2", "120"]
+    with db(hub_ws).connect() as conn:
+        rows = conn.execute(select(payments.c.id, payments.c.state)).all()
+    assert [tuple(r) for r in rows] == [(first_id, "active")]

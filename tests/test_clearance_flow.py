@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import event, select, update
-from sqlalchemy.pool import Pool
+from sqlalchemy import select, update
 
 from hub.clearance.tables import lists, tax_bills
 from hub.clearance.tax import Rate, TaxTable, compute
 from hub.generator import DEMO_PARTIES, cancel_message, make_purchases, refund_message
-from hub.store.db import dispose_all
 from tests.clearance_support import (
     balance,
     configure,
@@ -32,7 +29,7 @@ from tests.clearance_support import (
     the_list,
     year_total,
 )
-from tests.helpers import cli, receipt_entries
+from tests.helpers import cli, receipt_entries, traced_sql
 from tests.helpers import statuses as statuses_of
 
 GUARANTEE = Decimal("10000")
@@ -254,8 +251,7 @@ def test_an_order_finds_the_list_waiting_for_it_by_its_key_not_by_reading_every_
     send_documents(hub_ws, keys, [waiting[0]])
 
     statements: list[str] = []
-    dispose_all()  # new connections, each traced
-    with _traced(statements):
+    with traced_sql(statements):
         run(hub_ws)
 
     assert codes(hub_ws, waiting[0])[-1] == "899"
@@ -274,19 +270,6 @@ def test_an_order_finds_the_list_waiting_for_it_by_its_key_not_by_reading_every_
         (sql, plan) for sql, plan in by_order_key if "ix_lists_order" not in plan
     ]
     assert not readers_of_every_waiting_list, readers_of_every_waiting_list
-
-
-@contextmanager
-def _traced(statements: list[str]):
-    def on_connect(dbapi_conn, _record) -> None:
-        dbapi_conn.set_trace_callback(statements.append)
-
-    event.listen(Pool, "connect", on_connect)
-    try:
-        yield
-    finally:
-        event.remove(Pool, "connect", on_connect)
-        dispose_all()
 
 
 def _own_tax_table(ws) -> TaxTable:

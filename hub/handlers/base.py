@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Connection, Row, Table, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.codes import Status
 from hub.config import Partner
@@ -62,6 +63,9 @@ def is_temporary(record: Record) -> bool:
     return record.get("appStatus") == APP_STATUS_TEMPORARY
 
 
+# Dialects whose INSERT can skip a taken key (ON CONFLICT DO NOTHING); others look up first.
+_UPSERT_DIALECTS = {"sqlite": sqlite, "postgresql": postgresql}
+
 # A guard looks at the stored row of a change or delete and raises RecordRejected to refuse it.
 Guard = Callable[[Connection, Row], None]
 Columns = Callable[[Record], dict[str, Any]]
@@ -91,6 +95,17 @@ class KeyedRecordHandler:
         self._find = Prepared(select(table).where(*key))
         self._insert = Prepared(insert(table).returning(table.c.id))
         self._update = Prepared(update(table).where(table.c.id == bindparam("row_id")))
+        # A new record is inserted first: nearly every appType 1 is new, and the key's
+        # unique constraint says so without a look-up. A key taken (by a live record, or a
+        # deleted one that the record brings back) inserts nothing, and the look-up follows.
+        self._insert_new = {
+            name: Prepared(
+                dialect.insert(table)
+                .on_conflict_do_nothing(index_elements=list(key_columns))
+                .returning(table.c.id)
+            )
+            for name, dialect in _UPSERT_DIALECTS.items()
+        }
 
     def describe_key(self, record: Record) -> str:
         return ", ".join(
@@ -107,9 +122,16 @@ class KeyedRecordHandler:
 
     def apply(self, ctx: ApplyContext, record: Record) -> RecordOutcome:
         app_type = record.get("appType") or APP_TYPE_NEW
+        guid = record.get("guid")
+        if app_type == APP_TYPE_NEW:
+            insert_new = self._insert_new.get(ctx.conn.dialect.name)
+            if insert_new is not None:
+                values = {"created_at": ctx.now, **self._values(ctx, record)}
+                record_id = insert_new.scalar(ctx.conn, values)
+                if record_id is not None:
+                    return self._accepted(record, record_id, f"新增申报成功[{guid}]")
         row = self.find(ctx.conn, record)
         live = row is not None and row.state == RecordState.ACTIVE
-        guid = record.get("guid")
         if app_type == APP_TYPE_NEW:
             if live:
                 raise RecordRejected(
@@ -162,7 +184,15 @@ class KeyedRecordHandler:
         return outcome
 
     def _store(self, ctx: ApplyContext, record: Record, row: Row | None) -> int:
-        values = {
+        values = self._values(ctx, record)
+        if row is not None:
+            self._update.execute(ctx.conn, {"row_id": row.id, **values})
+            return row.id
+        return self._insert.scalar(ctx.conn, {"created_at": ctx.now, **values})
+
+    def _values(self, ctx: ApplyContext, record: Record) -> dict[str, Any]:
+        """The columns a stored record has, but for `created_at` (its first store's time)."""
+        return {
             "guid": record.get("guid"),
             "state": RecordState.ACTIVE,
             "app_status": record.get("appStatus") or APP_STATUS_DECLARE,
@@ -176,7 +206,3 @@ class KeyedRecordHandler:
             **dict(zip(self.key_columns, record.key(self.msg_type.keys), strict=True)),
             **self.columns(record),
         }
-        if row is not None:
-            self._update.execute(ctx.conn, {"row_id": row.id, **values})
-            return row.id
-        return self._insert.scalar(ctx.conn, {"created_at": ctx.now, **values})

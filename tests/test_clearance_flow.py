@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 
 from hub.clearance.tables import lists, tax_bills
 from hub.clearance.tax import Rate, TaxTable, compute
+from hub.codes import LIST_DECLARED
 from hub.generator import DEMO_PARTIES, cancel_message, make_purchases, refund_message
 from tests.clearance_support import (
     balance,
@@ -304,3 +305,35 @@ def test_a_workspace_s_own_tax_table_taxes_a_list_reviewed_when_its_documents_ar
         bill = conn.execute(select(tax_bills).where(tax_bills.c.list_id == row.id)).one()
     assert bill.value_added_tax == expected.value_added_tax > 0
     assert bill.consumption_tax == 0
+
+
+def test_a_new_list_is_inserted_without_a_look_up_and_a_deleted_one_comes_back_in_its_row(
+    hub_ws, keys
+):
+    p = purchase(67)
+    statements: list[str] = []
+    with traced_sql(statements):
+        send_list(hub_ws, keys, [p], app_status="1")  # saved, not declared
+        run(hub_ws)
+    on_lists = [
+        s.strip()
+        for s in statements
+        if re.match(r"\s*(INSERT INTO|UPDATE) lists\b", s) or re.search(r"\bFROM lists\b", s)
+    ]
+    assert on_lists[0].startswith("INSERT INTO lists"), on_lists
+    assert "ON CONFLICT (agent_code, cop_no) DO NOTHING" in on_lists[0]
+    by_key = [s for s in on_lists if s.startswith("SELECT") and "lists.cop_no = " in s]
+    assert not by_key, by_key
+    first = the_list(hub_ws, p.cop_no)
+    assert (first.state, first.pre_no[:1]) == ("temporary", "B")
+
+    send_list(hub_ws, keys, [p], app_status="1")  # the same key as new again: refused
+    run(hub_ws)
+    assert statuses_of(hub_ws.outbox_of("agent"), "CEB622Message")[-1] == LIST_DECLARED
+    send_list(hub_ws, keys, [p], app_status="1", app_type="3")
+    run(hub_ws)
+    assert the_list(hub_ws, p.cop_no).state == "deleted"
+    send_list(hub_ws, keys, [p], app_status="1")  # new again: the deleted list comes back
+    run(hub_ws)
+    again = the_list(hub_ws, p.cop_no)
+    assert (again.id, again.pre_no, again.state) == (first.id, first.pre_no, "temporary")

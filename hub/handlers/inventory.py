@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.clearance import actions
 from hub.clearance.lifecycle import Desk, pre_no_for, receipt_keys, update_list
@@ -60,6 +61,10 @@ class InventoryHandler:
                 LIST_INVALID, "copNo is required: receipts and the hub key lists by it"
             )
         app_type = record.get("appType") or APP_TYPE_NEW
+        if app_type == APP_TYPE_NEW:  # nearly always a new key: inserted without a look-up
+            row = self._insert_new(ctx, record)
+            if row is not None:
+                return self._declare_or_save(desk, record, row)
         row = _BY_KEY.first(
             ctx.conn, {"agent_code": record.get("agentCode"), "cop_no": record.get("copNo")}
         )
@@ -92,7 +97,10 @@ class InventoryHandler:
             outcome = RecordOutcome(accepted=True, record_id=row.id, receipt_keys=receipt_keys(row))
             outcome.statuses.append((Status.DECLARING, f"删除申报成功[{record.get('guid')}]"))
             return outcome
-        row = self._store(ctx, record, row)
+        return self._declare_or_save(desk, record, self._store(ctx, record, row))
+
+    @staticmethod
+    def _declare_or_save(desk: Desk, record: Record, row: Any) -> RecordOutcome:
         if record.get("appStatus") == APP_STATUS_DECLARE:
             actions.declare(desk, row)
         else:
@@ -102,31 +110,48 @@ class InventoryHandler:
         return RecordOutcome(accepted=False, record_id=row.id)
 
     def _store(self, ctx: ApplyContext, record: Record, row) -> Any:
-        values = {
-            **list_columns(record),
-            "partner_id": ctx.partner.id,
-            "message_id": ctx.message_id,
-            "updated_at": ctx.now,
-            "subscribers": _subscribers(ctx),
-            "waiting_since": None,
-            "waiting_for": None,
-        }
         if row is not None:
-            return update_list(ctx.conn, row.id, values)
-        list_id = _INSERT_LIST.scalar(
-            ctx.conn,
-            dict(
-                agent_code=record.get("agentCode"),
-                cop_no=record.get("copNo"),
-                state="",
-                created_at=ctx.now,
-                refunded_value=0,
-                refunded_tax=0,
-                **values,
-            ),
-        )
-        # preNo is made from the new id; the update hands back the whole row.
-        return update_list(ctx.conn, list_id, {"pre_no": pre_no_for(list_id, ctx.now)})
+            return update_list(ctx.conn, row.id, _values(ctx, record))
+        return _numbered(ctx, _INSERT_LIST.scalar(ctx.conn, _new_row(ctx, record)))
+
+    @staticmethod
+    def _insert_new(ctx: ApplyContext, record: Record) -> Any | None:
+        """A new list under its key, or None when the key is taken (the look-up follows)."""
+        insert_new = _INSERT_NEW_LIST.get(ctx.conn.dialect.name)
+        if insert_new is None:
+            return None
+        list_id = insert_new.scalar(ctx.conn, _new_row(ctx, record))
+        return None if list_id is None else _numbered(ctx, list_id)
+
+
+def _values(ctx: ApplyContext, record: Record) -> dict[str, Any]:
+    """What a declaration sets on its list, new or changed."""
+    return {
+        **list_columns(record),
+        "partner_id": ctx.partner.id,
+        "message_id": ctx.message_id,
+        "updated_at": ctx.now,
+        "subscribers": _subscribers(ctx),
+        "waiting_since": None,
+        "waiting_for": None,
+    }
+
+
+def _new_row(ctx: ApplyContext, record: Record) -> dict[str, Any]:
+    return dict(
+        agent_code=record.get("agentCode"),
+        cop_no=record.get("copNo"),
+        state="",
+        created_at=ctx.now,
+        refunded_value=0,
+        refunded_tax=0,
+        **_values(ctx, record),
+    )
+
+
+def _numbered(ctx: ApplyContext, list_id: int) -> Any:
+    """A new list given its preNo, made from its id; the update hands back the whole row."""
+    return update_list(ctx.conn, list_id, {"pre_no": pre_no_for(list_id, ctx.now)})
 
 
 def _subscribers(ctx: ApplyContext) -> list[str]:
@@ -150,4 +175,13 @@ _BY_KEY = Prepared(
     )
 )
 _INSERT_LIST = Prepared(insert(lists).returning(lists.c.id))
+# A new key inserts; a taken one (a live list, or a deleted one brought back) inserts nothing.
+_INSERT_NEW_LIST = {
+    name: Prepared(
+        dialect.insert(lists)
+        .on_conflict_do_nothing(index_elements=["agent_code", "cop_no"])
+        .returning(lists.c.id)
+    )
+    for name, dialect in {"sqlite": sqlite, "postgresql": postgresql}.items()
+}
 INVENTORY_HANDLER = InventoryHandler()

@@ -372,17 +372,15 @@ _ACCEPTED = select(
     messages.c.id,
     messages.c.received_at,
     messages.c.partner_id,
-    messages.c.sha256,
     messages.c.msg_type,
     messages.c.guid,
 ).where(messages.c.state == MessageState.ACCEPTED)
-_SAME_BYTES = _ACCEPTED.where(messages.c.sha256.in_(bindparam("sha256s", expanding=True)))
 _SAME_GUID = _ACCEPTED.where(  # served by the partial unique index ux_messages_accepted_guid
     messages.c.partner_id == bindparam("partner_id"),
     messages.c.msg_type == bindparam("msg_type"),
     messages.c.guid.in_(bindparam("guids", expanding=True)),
 )
-CLAIM_LOOKUP_CHUNK = 500  # claims (or hashes, or guids) per IN (...) query
+CLAIM_LOOKUP_CHUNK = 500  # claims (or guids) per IN (...) query
 
 
 class _RefusedAlone(Exception):
@@ -411,28 +409,24 @@ class _Earlier:
 
 @dataclass
 class _Accepted:
-    """The partners' accepted messages a batch may duplicate, by bytes and by type + guid.
+    """The partners' accepted messages a batch may duplicate, by partner, type and guid.
 
     Read for the whole batch in a few queries, then kept up to date as the batch's own
     messages are accepted: the same answers as one look-up per message inside the transaction.
+    The same bytes again are found this way too: an accepted message passed the XSD, which
+    requires its root's guid, so the same bytes carry the same type and guid.
     """
 
-    by_bytes: dict[tuple[str, str], _Earlier] = field(default_factory=dict)
     by_guid: dict[tuple[str, str, str], _Earlier] = field(default_factory=dict)
 
     @classmethod
     def look_up(cls, conn: Connection, items: Sequence[Inbound]) -> _Accepted:
         found = cls()
-        wanted = [i for i in items if i.error is None and i.msg_type is not None]
-        hashes = sorted({i.sha256 for i in wanted})
         groups: dict[tuple[str, str], set[str]] = {}
-        for i in wanted:
-            if i.guid:
+        for i in items:
+            if i.error is None and i.msg_type is not None and i.guid:
                 groups.setdefault((i.partner.id, i.type_name), set()).add(i.guid)
         rows = []
-        for start in range(0, len(hashes), CLAIM_LOOKUP_CHUNK):
-            chunk = hashes[start : start + CLAIM_LOOKUP_CHUNK]
-            rows += conn.execute(_SAME_BYTES, {"sha256s": chunk}).all()
         for (partner_id, msg_type), guids in groups.items():
             ordered = sorted(guids)
             for start in range(0, len(ordered), CLAIM_LOOKUP_CHUNK):
@@ -440,27 +434,24 @@ class _Accepted:
                 params = {"partner_id": partner_id, "msg_type": msg_type, "guids": chunk}
                 rows += conn.execute(_SAME_GUID, params).all()
         for row in sorted(rows, key=lambda r: r.id):  # the first recorded wins, as LIMIT 1 did
-            found._remember(row.partner_id, row.sha256, row.msg_type, row.guid, row)
+            found._remember(row.partner_id, row.msg_type, row.guid, row)
         return found
 
-    def _remember(self, partner: str, sha256: str, msg_type: str, guid: str | None, row) -> None:
-        earlier = _Earlier(row.id, row.received_at)
-        self.by_bytes.setdefault((partner, sha256), earlier)
+    def _remember(self, partner: str, msg_type: str, guid: str | None, row) -> None:
         if guid:
-            self.by_guid.setdefault((partner, msg_type, guid), earlier)
+            self.by_guid.setdefault((partner, msg_type, guid), _Earlier(row.id, row.received_at))
 
     def find(self, item: Inbound) -> _Earlier | None:
-        """An accepted message of the partner with the same bytes, or the same type and guid."""
-        by_bytes = self.by_bytes.get((item.partner.id, item.sha256))
-        if by_bytes is not None or not item.guid:
-            return by_bytes
+        """An accepted message of the partner with the same type and guid."""
+        if not item.guid:
+            return None
         return self.by_guid.get((item.partner.id, item.type_name, item.guid))
 
     def add(self, item: Inbound) -> None:
         """A message of this batch was just accepted (stored guid as the message row has it)."""
         stored_guid = (item.guid or "")[:64] or None
         earlier = _Earlier(None, item.received_at)
-        self._remember(item.partner.id, item.sha256, item.type_name, stored_guid, earlier)
+        self._remember(item.partner.id, item.type_name, stored_guid, earlier)
 
 
 def _integrity_error(conn: Connection, exc: Exception) -> bool:

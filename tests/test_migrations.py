@@ -1,4 +1,4 @@
-"""Migrations: a database made before 0002 upgrades with its rows; a new one is the same schema."""
+"""Migrations: a database made before 0002 or 0003 upgrades with its rows; a new one is the same schema."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 from alembic import command
-from sqlalchemy import MetaData, event, insert, inspect, select
+from sqlalchemy import Index, MetaData, event, insert, inspect, select
 
 from hub.store.db import make_engine
 from hub.store.migrate import alembic_config, upgrade
@@ -17,6 +17,7 @@ from tests.test_store_backends import drop_schema, pg_schema
 NOW = datetime(2024, 5, 1, 8, 30)
 MESSAGE = b'<?xml version="1.0"?><ceb:CEB311Message xmlns:ceb="http://www.chinaport.gov.cn/ceb"/>'
 RECEIPT = b"<ceb:CEB312Message/>"
+HEAD = "0003"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -42,12 +43,24 @@ def new_engine(request, tmp_path):
 
 
 def tables_before_0002() -> MetaData:
-    """The tables as 0001 created them before 0002: deliveries.body NOT NULL."""
+    """The tables as 0001 created them before 0002: deliveries.body NOT NULL (and, as before
+    0003, an index on messages.sha256)."""
+    old = tables_before_0003()
+    old.tables["deliveries"].c.body.nullable = False
+    return old
+
+
+def tables_before_0003() -> MetaData:
+    """The tables as 0001 created them before 0003: an index on messages.sha256."""
     old = MetaData()
     for table in metadata.sorted_tables:
         table.to_metadata(old)
-    old.tables["deliveries"].c.body.nullable = False
+    Index("ix_messages_sha256", old.tables["messages"].c.sha256)
     return old
+
+
+def index_names(engine, table: str) -> set[str]:
+    return {i["name"] for i in inspect(engine).get_indexes(table)}
 
 
 def stamp(engine, revision: str) -> None:
@@ -142,7 +155,7 @@ def test_a_database_created_before_0002_upgrades_and_keeps_its_rows(new_engine):
 
     upgrade(old)
 
-    assert version(old) == "0002"
+    assert version(old) == HEAD
     assert body_nullable(old)
     assert rows(old) == kept
     # the rebuilt table (SQLite) is the table a new database gets: keys, indexes, constraints
@@ -167,7 +180,7 @@ def test_0002_changes_nothing_on_a_database_0001_has_just_created(new_engine):
     ran: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda *a: ran.append(a[2]))
 
-    upgrade(engine)
+    upgrade(engine, "0002")
 
     assert version(engine) == "0002"
     assert schema(engine) == before == schema_of_metadata(new_engine)
@@ -206,3 +219,27 @@ def test_downgrade_gives_the_routed_copies_their_bytes_back(new_engine):
         ("route", MESSAGE),
         ("receipt", RECEIPT),
     ]
+
+
+def test_0003_drops_the_sha256_index_keeps_the_rows_and_downgrade_brings_it_back(new_engine):
+    old = new_engine()
+    tables_before_0003().create_all(old)
+    stamp(old, "0002")
+    fill(old)
+    kept = rows(old)
+    assert "ix_messages_sha256" in index_names(old, "messages")
+
+    upgrade(old)
+
+    assert version(old) == HEAD
+    assert "ix_messages_sha256" not in index_names(old, "messages")
+    assert rows(old) == kept
+    new = new_engine()
+    upgrade(new)  # 0003 on a database 0001 made from today's tables: nothing to drop
+    assert schema(old) == schema(new) == schema_of_metadata(new_engine)
+    cfg = alembic_config()
+    with old.connect() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0002")
+        conn.commit()
+    assert "ix_messages_sha256" in index_names(old, "messages")

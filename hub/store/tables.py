@@ -39,7 +39,9 @@ messages = Table(
     Column("partner_id", String(64), nullable=False),
     Column("claim", String(255), nullable=False, unique=True),  # recognises a restart
     Column("file_name", String(255), nullable=False),  # as the partner named it
-    Column("sha256", String(64), nullable=False, index=True),  # of the bytes received
+    # Of the bytes received, for the record: duplicates are found by partner, type and guid,
+    # which the same bytes always share (every accepted message has its XSD-required guid).
+    Column("sha256", String(64), nullable=False),
     Column("size", Integer, nullable=False),
     Column("msg_type", String(32), nullable=False),  # root name or "Unknown"
     Column("guid", String(64)),

@@ -84,9 +84,10 @@ def test_a_helpers_pipes_hold_a_whole_batch_answer_and_a_large_answer_arrives_wh
     try:
         assert helper.ready(timeout=60)
         limit = int(Path("/proc/sys/fs/pipe-max-size").read_text())
+        allowed = limit >= PIPE_BYTES or os.geteuid() == 0  # root may go past the limit
         for stream in (helper._child.stdin, helper._child.stdout):
             size = fcntl.fcntl(stream.fileno(), fcntl.F_GETPIPE_SZ)
-            assert size == (PIPE_BYTES if limit >= PIPE_BYTES else 65536)
+            assert size == (PIPE_BYTES if allowed else 65536)
         # An answer larger than the pipe (3 MB) comes in one piece, and so does the next.
         assert len(helper.call(3_000_000)) == 3_000_000
         assert len(helper.call(600_000)) == 600_000

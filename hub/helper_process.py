@@ -103,7 +103,10 @@ class HelperProcess:
             return
         for stream in (child.stdin, child.stdout):
             if stream is not None:
-                stream.close()  # the process ends at the end of its input
+                # The process ends at the end of its input. One that died already leaves
+                # the unsent rest of a request in the buffer, which closing tries to write.
+                with contextlib.suppress(OSError):
+                    stream.close()
         try:
             child.wait(timeout=5)
         except subprocess.TimeoutExpired:

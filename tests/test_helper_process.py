@@ -31,6 +31,23 @@ def test_a_helper_answers_in_turn_outlives_a_group_stop_signal_and_ends_when_clo
         raise AssertionError(f"helper {pid} still runs after close()")
 
 
+def test_a_helper_that_died_fails_the_request_and_closes_without_an_error():
+    """A request to a dead helper fails as a write to a closed pipe; closing it then must not
+    raise again for the unsent request (the caller wraps the first error in its own)."""
+    helper = HelperProcess("adapters.durable", "setup_writer", None)
+    assert helper.ready(timeout=60)
+    helper.kill()
+    helper._child.wait(timeout=60)
+    try:
+        helper.call([])  # small: it waits in the buffer when the write fails
+    except (OSError, EOFError):
+        pass
+    else:
+        raise AssertionError("a dead helper answered")
+    helper.close()
+    assert not helper.started
+
+
 def test_a_helper_that_cannot_start_is_logged_and_not_tried_again_at_once(caplog):
     helper = HelperProcess("hub.no_such_module", "setup", None)
     with caplog.at_level(logging.WARNING, logger="hub.helper_process"):

@@ -101,6 +101,10 @@ class FolderSource:
     def take(self, reserved: list[Reservation]) -> list[Claim]:
         return self.inbox.take(reserved)
 
+    def backlog(self) -> int:
+        """Ready files found and not yet reserved: none when the hub keeps up."""
+        return self.inbox.backlog()
+
     def settle(self, reserved: list[Reservation]) -> None:
         self.inbox.settle(reserved)
 

@@ -262,6 +262,10 @@ class DirectoryInbox:
         for r in reserved:
             self._reserved.discard((r.partner_id, os.path.basename(r.src)))
 
+    def backlog(self) -> int:
+        """Ready files the last scan found and no batch has taken yet (no new scan)."""
+        return len(self._queue)
+
     def pending(self) -> bool:
         """Whether a scan would find ready files (cheap enough for `run --once`)."""
         if not self._queue:

@@ -127,9 +127,16 @@ class Checker:
         """How many batches can be in the checker processes at once."""
         return len(self._processes)
 
-    def available(self, batch: int) -> bool:
+    def wanted(self, batch: int, keeping_up: bool = False) -> bool:
+        """Whether a batch of this size is worth a checker process. A hub keeping up records
+        a batch in the round that took it, so handing over costs it no round: every batch
+        but the smallest goes, and the hub's own process does other work meanwhile."""
+        least = min(MIN_REMOTE_BATCH, self.min_batch) if keeping_up else self.min_batch
+        return batch >= least
+
+    def available(self, batch: int, keeping_up: bool = False) -> bool:
         """Whether a batch of this size can go to a checker process (starting them if need be)."""
-        return batch >= self.min_batch and self._free() is not None
+        return self.wanted(batch, keeping_up) and self._free() is not None
 
     def _free(self) -> int | None:
         free = None

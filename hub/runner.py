@@ -85,6 +85,7 @@ class Hub:
         self.scheduler = self._build_scheduler()
         self._status_written: Any = None
         self._swept_at = float("-inf")  # time.monotonic() of the last clearance sweep
+        self._keeping_up = False  # this round's batches are recorded at its end (`_round`)
         self._unfinished: list[_Unfinished] = []  # recorded, but not archived or quarantined
         self._given_up: set[str] = set()  # claims whose finishing failed too often
         self.checkpointer = _checkpointer(self.engine)
@@ -153,21 +154,23 @@ class Hub:
         """Check, record and then archive or quarantine a batch of claims."""
         return self._finish(self._start(claims, source or self.folder))
 
-    def _start(self, claims: list[Any], source: Source) -> _Batch:
+    def _start(self, claims: list[Any], source: Source, keeping_up: bool = False) -> _Batch:
         """Read a batch and check it: in the checker process when it is big enough, else here."""
         known = [c for c in claims if c.partner_id in self.settings.partners]
         items = [self.read(c, source) for c in known]
         unread = [i for i in items if i.error is None]  # the oversized were refused unread
-        if self.checker.available(len(unread)):
+        if self.checker.available(len(unread), keeping_up):
             number = self.checker.submit(unread)
             return _Batch(source, known, items, unread, remote=True, checker=number)
         self.processor.check_all(items)
         return _Batch(source, known, items)
 
-    def _start_taking(self, reserved: list[Reservation], source: Any) -> _Batch | None:
+    def _start_taking(
+        self, reserved: list[Reservation], source: Any, keeping_up: bool = False
+    ) -> _Batch | None:
         """Files to claim: taken, read and checked in the checker process when the batch is
         big enough (the renames and reads then cost this process nothing), else here."""
-        if self.checker.available(len(reserved)):
+        if self.checker.available(len(reserved), keeping_up):
             number = self.checker.submit_taking(reserved)
             crash_point("after-claim")
             return _Batch(source, [], [], reserved=reserved, remote=True, checker=number)
@@ -175,7 +178,7 @@ class Hub:
         if not claims:
             return None
         crash_point("after-claim")
-        return self._start(claims, source)
+        return self._start(claims, source, keeping_up)
 
     def _collect(self, batch: _Batch) -> None:
         if batch.remote:
@@ -185,14 +188,18 @@ class Hub:
             else:
                 self.checker.collect(batch.checker, batch.sent, self.processor.check_all)
 
-    def _start_work(self, work: list[Any], source: Any, reserved: bool) -> _Batch | None:
+    def _start_work(
+        self, work: list[Any], source: Any, reserved: bool, keeping_up: bool = False
+    ) -> _Batch | None:
         """Start a batch of claims, or of reserved files, once a checker process is free."""
-        if len(work) >= self.checker.min_batch and not self.checker.available(len(work)):
+        if self.checker.wanted(len(work), keeping_up) and not self.checker.available(
+            len(work), keeping_up
+        ):
             self._collect_oldest()  # every process holds a batch: free one for this one
         if reserved:
-            return self._start_taking(work, source)
+            return self._start_taking(work, source, keeping_up)
         crash_point("after-claim")
-        return self._start(work, source)
+        return self._start(work, source, keeping_up)
 
     def _collect_oldest(self) -> None:
         """Take the answer of the batch that has been in a checker process longest, which
@@ -328,13 +335,17 @@ class Hub:
     def _claim_all(self) -> bool:
         """One batch from every source; a source that fails is logged and passed over.
 
-        A batch handed to a checker process is recorded in a later round, after the next
-        batch has been handed over: one is checked while the other is recorded (with N
-        checker processes, up to N are checked meanwhile). Batches are recorded in the order
-        they were claimed.
+        While the hub is behind (a source holds more than it gave), a batch handed to a
+        checker process is recorded in a later round, after the next batch has been handed
+        over: one is checked while the other is recorded (with N checker processes, up to N
+        are checked meanwhile). A hub keeping up (every source gave all it had) records its
+        batches in the round that took them, once the round's other work is done
+        (`_keeping_up`): a message then waits for no batch after its own. Batches are
+        recorded in the order they were claimed.
         """
         waiting = len(self._checking)  # handed over in earlier rounds: recorded first
         started = 0
+        behind = False
         size = self.settings.hub.batch_size
         for source in self.sources:
             reserve = getattr(source, "reserve", None)  # folders: the checker may take them
@@ -351,6 +362,9 @@ class Hub:
                     break
                 if not work:
                     break
+                backlog = getattr(source, "backlog", None)  # sources that cannot tell: behind
+                keeping_up = backlog is not None and not backlog()
+                behind = behind or not keeping_up
                 if reserve is not None:
                     fresh = {r.src for r in work} - tried
                     if not fresh:  # a rescan listed again what could not be moved
@@ -358,7 +372,7 @@ class Hub:
                         break
                     tried |= fresh
                 try:
-                    batch = self._start_work(work, source, reserve is not None)
+                    batch = self._start_work(work, source, reserve is not None, keeping_up)
                 except BaseException:
                     if reserve is not None:  # not taken: a later scan finds what is still there
                         source.settle(work)
@@ -368,8 +382,10 @@ class Hub:
                     started += 1
                     break
         # Each round records the oldest batch; while new ones come, up to one batch a checker
-        # process stays in the checkers for later rounds (none once the input runs dry).
-        keep = started + self.checker.depth - 1 if started else 0
+        # process stays in the checkers for later rounds (none once the input runs dry). A
+        # hub keeping up keeps this round's batches for the end of the round (`_round`).
+        self._keeping_up = started > 0 and not behind
+        keep = started + (0 if self._keeping_up else self.checker.depth - 1) if started else 0
         while len(self._checking) > keep or (self._checking and not self._checking[0].remote):
             self._finish(self._checking[0])
             self._checking.pop(0)
@@ -432,6 +448,10 @@ class Hub:
             swept = sweep(self.engine, self.router, self.ws.root)
             if swept:
                 deliverer.kick()  # the moves' receipts
+        if self._keeping_up:  # checked meanwhile: recorded now, not after the next batch
+            self._keeping_up = False
+            self._finish_checking()
+            deliverer.kick()
         return bool(claims or swept)
 
     def _start_checkpoints(self) -> None:

@@ -182,6 +182,65 @@ def test_a_small_batch_after_a_handed_over_one_is_recorded_after_it(hub_ws, keys
     assert sorted(answered) == ["120"] * 3 + ["2"] * 3  # the change too, not -301xxx
 
 
+def _recorded(ws: Workspace) -> list[str]:
+    with db(ws).connect() as conn:
+        return sorted(conn.execute(select(messages.c.file_name)).scalars())
+
+
+def test_a_hub_keeping_up_records_a_batch_in_the_round_that_took_it(hub_ws, keys, monkeypatch):
+    """Fewer files than a batch: the inbox is empty once they are taken, so no batch comes
+    after them to be recorded meanwhile. They are checked in the checker process (even a
+    batch smaller than a behind hub would hand over) and recorded before the round ends, not
+    held there until a next batch arrives."""
+    _set_checkers(hub_ws, 1, batch_size=100)
+    names = drop_orders(hub_ws, keys, 20, seed=70)
+    checked_here: list = []
+    real_check_all = Processor.check_all
+    monkeypatch.setattr(
+        Processor,
+        "check_all",
+        lambda self, items: (checked_here.extend(items), real_check_all(self, items)),
+    )
+    hub = Hub(hub_ws)
+    assert hub.checker.wait_ready(timeout=60)
+    deliverer = hub._deliverer()
+    try:
+        assert hub.checker.min_batch > 20  # behind, 20 files would be checked here
+        assert hub._round(deliverer)
+        assert hub._checking == []
+        assert _recorded(hub_ws) == sorted(names)
+    finally:
+        hub._stop_deliverer(deliverer)
+        hub.close()
+    assert checked_here == []
+
+
+def test_a_hub_behind_records_a_batch_while_the_next_is_checked(hub_ws, keys):
+    """More files than a batch: each round hands the next batch to the checker process and
+    records the one before, so checking and recording overlap."""
+    _set_checkers(hub_ws, 1, batch_size=20)
+    names = drop_orders(hub_ws, keys, 50, seed=71)
+    hub = Hub(hub_ws)
+    assert hub.checker.wait_ready(timeout=60)
+    deliverer = hub._deliverer()
+    recorded = []
+    try:
+        assert hub._round(deliverer)  # 20 of 50 taken: behind; the batch stays in the checker
+        recorded.append(len(_recorded(hub_ws)))
+        assert [b.remote for b in hub._checking] == [True]
+        assert hub._round(deliverer)  # the next 20 handed over, the first 20 recorded
+        recorded.append(len(_recorded(hub_ws)))
+        assert [b.remote for b in hub._checking] == [True]
+        assert hub._round(deliverer)  # the last 10: the inbox is empty, the hub keeps up
+        recorded.append(len(_recorded(hub_ws)))
+        assert hub._checking == []
+    finally:
+        hub._stop_deliverer(deliverer)
+        hub.close()
+    assert recorded == [0, 20, 50]
+    assert _recorded(hub_ws) == sorted(names)
+
+
 @pytest.mark.parametrize(
     "error",
     [

@@ -56,6 +56,18 @@ def _drop_mixed_input(ws: Workspace, keys) -> None:
     (ws.inbox_of("payment") / "not-theirs.xml").write_bytes(to_bytes(foreign))
 
 
+def _checked_here(monkeypatch) -> list:
+    """The items the hub's own process checks from now on (not the checker process)."""
+    here: list = []
+    real_check_all = Processor.check_all
+    monkeypatch.setattr(
+        Processor,
+        "check_all",
+        lambda self, items: (here.extend(items), real_check_all(self, items)),
+    )
+    return here
+
+
 def _answers(ws: Workspace) -> dict:
     """Every receipt entry per partner (without its guid and time), and every message row."""
     found: dict = {}
@@ -98,13 +110,7 @@ def test_a_batch_checked_in_the_checker_process_is_answered_as_one_checked_in_th
 
     Hub(hub_ws).run_once()
 
-    checked_here = []
-    real_check_all = Processor.check_all
-    monkeypatch.setattr(
-        Processor,
-        "check_all",
-        lambda self, items: (checked_here.extend(items), real_check_all(self, items)),
-    )
+    checked_here = _checked_here(monkeypatch)
     hub = Hub(twin)
     hub.checker.min_batch = 1
     assert hub.checker.wait_ready(timeout=60)
@@ -194,13 +200,7 @@ def test_a_hub_keeping_up_records_a_batch_in_the_round_that_took_it(hub_ws, keys
     held there until a next batch arrives."""
     _set_checkers(hub_ws, 1, batch_size=100)
     names = drop_orders(hub_ws, keys, 20, seed=70)
-    checked_here: list = []
-    real_check_all = Processor.check_all
-    monkeypatch.setattr(
-        Processor,
-        "check_all",
-        lambda self, items: (checked_here.extend(items), real_check_all(self, items)),
-    )
+    checked_here = _checked_here(monkeypatch)
     hub = Hub(hub_ws)
     assert hub.checker.wait_ready(timeout=60)
     deliverer = hub._deliverer()

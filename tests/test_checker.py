@@ -219,25 +219,25 @@ def test_a_hub_behind_records_a_batch_while_the_next_is_checked(hub_ws, keys):
     """More files than a batch: each round hands the next batch to the checker process and
     records the one before, so checking and recording overlap."""
     _set_checkers(hub_ws, 1, batch_size=20)
-    names = drop_orders(hub_ws, keys, 50, seed=71)
+    names = drop_orders(hub_ws, keys, 56, seed=71)
     hub = Hub(hub_ws)
     assert hub.checker.wait_ready(timeout=60)
     deliverer = hub._deliverer()
     recorded = []
     try:
-        assert hub._round(deliverer)  # 20 of 50 taken: behind; the batch stays in the checker
+        assert hub._round(deliverer)  # 20 of 56 taken: behind; the batch stays in the checker
         recorded.append(len(_recorded(hub_ws)))
         assert [b.remote for b in hub._checking] == [True]
         assert hub._round(deliverer)  # the next 20 handed over, the first 20 recorded
         recorded.append(len(_recorded(hub_ws)))
         assert [b.remote for b in hub._checking] == [True]
-        assert hub._round(deliverer)  # the last 10: the inbox is empty, the hub keeps up
+        assert hub._round(deliverer)  # the last 16: the inbox is empty, the hub keeps up
         recorded.append(len(_recorded(hub_ws)))
         assert hub._checking == []
     finally:
         hub._stop_deliverer(deliverer)
         hub.close()
-    assert recorded == [0, 20, 50]
+    assert recorded == [0, 20, 56]
     assert _recorded(hub_ws) == sorted(names)
 
 

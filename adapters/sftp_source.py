@@ -99,6 +99,10 @@ class SftpSource:
         """The scheduler's poll job: the next claim() lists the server again."""
         self._poll_requested = True
 
+    def backlog(self) -> int:
+        """Files the last listing found and no claim has taken yet: none when the hub keeps up."""
+        return len(self._queue)
+
     def claim(self, limit: int) -> list[SftpClaim]:
         """Download up to `limit` ready files; an outage is recorded and backed off, not raised."""
         claims: list[SftpClaim] = []

@@ -128,6 +128,19 @@ def test_thousand_files_pulled_processed_once_and_answered_on_the_partners_serve
     assert counts(sftp_ws)["messages"] == 1000 and len(files(inbox)) == 2000
 
 
+def test_the_pull_tells_how_many_listed_files_it_has_not_taken_yet(sftp_ws, keys, sshd):
+    """The hub records a batch in the round that took it once a source has nothing more
+    (`Hub._claim_all`): the SFTP pull says so from its listing, without listing again."""
+    put_orders(remote(sshd) / "outbox", keys, 30)
+    hub = Hub(sftp_ws)
+    try:
+        source = next(s for s in hub.sources if s.name == "sftp-pull:platform")
+        assert len(source.claim(10)) == 10 and source.backlog() == 20
+        assert len(source.claim(100)) == 20 and source.backlog() == 0
+    finally:
+        hub.close()
+
+
 def test_done_file_partner_waits_for_the_done_file(ws, keys, sshd):
     add_sftp_partner(
         ws, sshd, "platform", "--role", "platform", "--codes", PLATFORM_CODES,

@@ -208,6 +208,10 @@ class AmqpInbox:
             break
         return [self._buffer.popleft() for _ in range(min(limit, len(self._buffer)))]
 
+    def buffered(self) -> int:
+        """Messages received from the broker and not yet fetched."""
+        return len(self._buffer)
+
     def _receive(self, limit: int, deadline: float) -> None:
         assert self._connection is not None
         while len(self._buffer) < limit:

@@ -139,6 +139,7 @@ class QueueSource:
         self.name = f"amqp-in:{inbox.partner_id}"
         self.wait = wait  # seconds a fetch waits for the broker's first message
         self._status = AdapterStatus(self.name, inbox.partner_id, "amqp", "in")
+        self._full = False  # the last claim took as many as it asked for
 
     def claim(self, limit: int) -> list[Any]:
         from adapters.amqp import AmqpError
@@ -150,7 +151,14 @@ class QueueSource:
             self._status.update(False, str(exc))
             return []
         self._status.update(True, None)
+        self._full = len(claims) >= limit
         return claims
+
+    def backlog(self) -> int:
+        """Messages the broker has sent that no claim took yet, and one more after a full
+        claim: the broker holds the rest back while `prefetch` messages are unacknowledged,
+        so a full batch says nothing of what is left."""
+        return self.inbox.buffered() + int(self._full)
 
     def read(self, claim: Any) -> bytes:
         return claim.body

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from adapters.amqp import AmqpClaim, AmqpError, AmqpInbox, AmqpOutbox, inboxes_for, outboxes_for
+from adapters.base import QueueSource
 from adapters.directory import DirectoryOutbox
 from hub import config
 from hub.clock import utcnow
@@ -96,6 +97,26 @@ def test_thousand_messages_fetched_in_batches_and_acked_once_after_commit(broker
     assert len(acked) == 1000 and set(acked.values()) == {1}
     assert effects.claims() == set(acked)
     assert broker.count(queue) == 0
+
+
+def test_the_queue_source_counts_as_behind_until_a_claim_takes_less_than_it_asked(broker):
+    """A hub keeping up records each batch in its round (`Hub._claim_all`); a queue tells it
+    is behind while a claim comes back full or messages wait in the consumer's buffer."""
+    queue = broker.queue("backlog")
+    broker.publish(queue, bodies(30))
+    source = QueueSource(
+        AmqpInbox("platform", AmqpSettings(url=broker.url, queue=queue)), wait=FETCH_WAIT
+    )
+    try:
+        assert len(source.claim(10)) == 10
+        assert source.backlog() > 0
+        taken, deadline = 10, time.monotonic() + DEADLINE
+        while taken < 30:
+            assert time.monotonic() < deadline, f"only {taken} of 30 messages arrived"
+            taken += len(source.claim(100))
+        assert taken == 30 and source.backlog() == 0
+    finally:
+        source.close()
 
 
 def test_claim_id_is_deterministic_and_names_partner_and_message(broker):

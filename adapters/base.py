@@ -67,6 +67,10 @@ class Source(Protocol):
     def claim(self, limit: int) -> list[Any]:
         """Up to `limit` new items; never raises for an outage (it shows in status())."""
 
+    def backlog(self) -> int:
+        """Items known to wait after the last claim (none: the hub is keeping up), told
+        without asking the transport again."""
+
     def read(self, claim: Any) -> bytes: ...
 
     def archive(self, claim: Any) -> None:

@@ -362,8 +362,7 @@ class Hub:
                     break
                 if not work:
                     break
-                backlog = getattr(source, "backlog", None)  # sources that cannot tell: behind
-                keeping_up = backlog is not None and not backlog()
+                keeping_up = not source.backlog()
                 behind = behind or not keeping_up
                 if reserve is not None:
                     fresh = {r.src for r in work} - tried

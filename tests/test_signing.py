@@ -35,6 +35,7 @@ from hub.signing import (
     sign_enveloped,
     verify_enveloped,
 )
+from hub.signing.certs import fingerprint_der
 from hub.signing.sign import parse_document
 from hub.signing.verify import ds
 from hub.workspace import Workspace
@@ -552,3 +553,19 @@ def test_hub_signed_dxp_envelope_verifies_with_signxml_and_the_exported_certific
     hub = TrustedCert.from_pem(exported, "hub")
     # The hub key was made just now, maybe long after NOW was taken at import.
     assert verify_enveloped(parse_document(data), [hub], at=datetime.now(UTC)) == hub
+
+
+def test_embedded_certificates_are_remembered_only_when_certificate_sized(keys):
+    """KeyInfo is read before the signature is checked, so anyone may fill it: a partner's
+    own certificate is remembered by its text, a text of megabytes is not kept."""
+    from hub.signing import verify
+
+    verify._FINGERPRINTS.clear()
+    root = parse_document(signed(keys["rsa"]))
+    certificate = first(root, ".//ds:X509Certificate")
+    verify._key_info(first(root, "ds:Signature/ds:KeyInfo"))
+    assert list(verify._FINGERPRINTS) == [certificate.text]
+    certificate.text = base64.b64encode(b"\x00" * 3_000_000).decode()
+    _, (fingerprint,) = verify._key_info(first(root, "ds:Signature/ds:KeyInfo"))
+    assert fingerprint == fingerprint_der(b"\x00" * 3_000_000)
+    assert all(len(text) < 16 * 1024 for text in verify._FINGERPRINTS)

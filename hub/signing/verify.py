@@ -281,14 +281,16 @@ def _fingerprint(certificate: etree._Element) -> str:
     found = _FINGERPRINTS.get(text)
     if found is None:
         found = fingerprint_der(_base64(certificate, "X509Certificate"))
-        if len(_FINGERPRINTS) >= _MAX_FINGERPRINTS:  # made-up certificates do not fill memory
-            _FINGERPRINTS.clear()
-        _FINGERPRINTS[text] = found
+        if len(text) <= _MAX_REMEMBERED_TEXT:  # a certificate is ~2 KB; a hostile one is not kept
+            if len(_FINGERPRINTS) >= _MAX_FINGERPRINTS:  # nor do many fill memory
+                _FINGERPRINTS.clear()
+            _FINGERPRINTS[text] = found
     return found
 
 
 _FINGERPRINTS: dict[str, str] = {}
 _MAX_FINGERPRINTS = 256
+_MAX_REMEMBERED_TEXT = 16 * 1024
 
 
 def _base64(element: etree._Element, what: str) -> bytes:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Connection, Select, bindparam, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
-from hub.store.prepared import Prepared
+from hub.store.prepared import CONFLICT_DIALECTS, Prepared
 from hub.store.states import DeliveryState
 from hub.store.tables import deliveries, messages
 
@@ -19,10 +18,9 @@ WITH_MESSAGE = deliveries.outerjoin(messages, messages.c.id == deliveries.c.mess
 
 # A taken (partner, file name) inserts nothing instead of failing the transaction; the caller
 # then picks another name. The unique index stays the guard, also between concurrent workers.
-_DIALECTS = {"sqlite": sqlite, "postgresql": postgresql}
 _INSERT = {
     name: Prepared(d.insert(deliveries).on_conflict_do_nothing().returning(deliveries.c.id))
-    for name, d in _DIALECTS.items()
+    for name, d in CONFLICT_DIALECTS.items()
 }
 # The columns of a `delivery_row`, in its order.
 _COLUMNS = (
@@ -117,7 +115,9 @@ def _insert_many(dialect: str, count: int) -> Prepared:
             {c: bindparam(name, type_=deliveries.c[c].type) for name, c in names}
             for names in _NAMES[:count]
         ]
-        insert = _DIALECTS[dialect].insert(deliveries).values(values).on_conflict_do_nothing()
+        insert = (
+            CONFLICT_DIALECTS[dialect].insert(deliveries).values(values).on_conflict_do_nothing()
+        )
         stmt = Prepared(insert.returning(deliveries.c.partner_id, deliveries.c.file_name))
         _INSERT_MANY[(dialect, count)] = stmt
     return stmt

@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Connection, Row, Table, bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.codes import Status
 from hub.config import Partner
@@ -22,7 +21,7 @@ from hub.constants import (
 from hub.errors import RecordRejected
 from hub.messages.records import Record, Subscription
 from hub.messages.types import MessageType
-from hub.store.prepared import Prepared
+from hub.store.prepared import CONFLICT_DIALECTS, Prepared
 from hub.store.states import RecordState
 
 if TYPE_CHECKING:
@@ -63,9 +62,6 @@ def is_temporary(record: Record) -> bool:
     return record.get("appStatus") == APP_STATUS_TEMPORARY
 
 
-# Dialects whose INSERT can skip a taken key (ON CONFLICT DO NOTHING); others look up first.
-_UPSERT_DIALECTS = {"sqlite": sqlite, "postgresql": postgresql}
-
 # A guard looks at the stored row of a change or delete and raises RecordRejected to refuse it.
 Guard = Callable[[Connection, Row], None]
 Columns = Callable[[Record], dict[str, Any]]
@@ -104,7 +100,7 @@ class KeyedRecordHandler:
                 .on_conflict_do_nothing(index_elements=list(key_columns))
                 .returning(table.c.id)
             )
-            for name, dialect in _UPSERT_DIALECTS.items()
+            for name, dialect in CONFLICT_DIALECTS.items()
         }
 
     def describe_key(self, record: Record) -> str:

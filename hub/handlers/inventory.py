@@ -6,7 +6,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.clearance import actions
 from hub.clearance.lifecycle import Desk, pre_no_for, receipt_keys, update_list
@@ -19,7 +18,7 @@ from hub.errors import RecordRejected
 from hub.handlers.base import ApplyContext, RecordOutcome
 from hub.messages.records import Record
 from hub.messages.types import LIST
-from hub.store.prepared import Prepared
+from hub.store.prepared import CONFLICT_DIALECTS, Prepared
 
 RECEIPT_SUBSCRIPTIONS = ("ALL", "RET")  # BaseSubscribe statuses that want receipts
 
@@ -182,6 +181,6 @@ _INSERT_NEW_LIST = {
         .on_conflict_do_nothing(index_elements=["agent_code", "cop_no"])
         .returning(lists.c.id)
     )
-    for name, dialect in {"sqlite": sqlite, "postgresql": postgresql}.items()
+    for name, dialect in CONFLICT_DIALECTS.items()
 }
 INVENTORY_HANDLER = InventoryHandler()

@@ -19,7 +19,12 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Connection, DateTime
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import ClauseElement
+
+# The dialects whose insert() can skip a row whose unique key is taken (ON CONFLICT DO
+# NOTHING), by name: the hot path's inserts that must not fail a transaction use them.
+CONFLICT_DIALECTS = {"sqlite": sqlite, "postgresql": postgresql}
 
 
 @dataclass

@@ -8,9 +8,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from lxml import etree
 from sqlalchemy import select
 
 from hub import checker, codes, config
+from hub.constants import CEB_NS
 from hub.errors import (
     EnvelopeError,
     FormatError,
@@ -369,6 +371,14 @@ def test_a_batch_from_the_checker_carries_each_field_name_once(hub_ws, keys, mon
     again = checker.check_batch(work, settings, build_stages(hub_ws, settings))
     assert [r.records[0].head for r in again] == heads
     assert records._NAMES == {}
+
+    monkeypatch.setattr(records, "_MAX_NAMES", 4096)  # room, but a long made-up name is not kept
+    long_name = "x" * 10_000
+    head = etree.fromstring(
+        f'<h xmlns="{CEB_NS}"><orderNo>1</orderNo><{long_name}>2</{long_name}></h>'
+    )
+    assert records.fields_of(head) == {"orderNo": "1", long_name: "2"}
+    assert list(records._NAMES.values()) == ["orderNo"]
 
 
 def test_the_checker_process_takes_a_big_batch_the_hub_renames_and_reads_none_of_it(

@@ -46,13 +46,15 @@ def _name_of(tag: str) -> str:
     name = _NAMES.get(tag)
     if name is None:
         name = tag[_NS_LEN:]
-        if len(_NAMES) < _MAX_NAMES:  # a hostile message's made-up names do not fill memory
+        # A hostile message's made-up names do not fill memory, neither many nor long ones.
+        if len(_NAMES) < _MAX_NAMES and len(name) <= _MAX_NAME_LENGTH:
             _NAMES[tag] = name = sys.intern(name)
     return name
 
 
 _NAMES: dict[str, str] = {}
 _MAX_NAMES = 4096  # the spec's field names are a few hundred
+_MAX_NAME_LENGTH = 64  # and none is longer than ~30 characters
 
 
 _NS_PREFIX = f"{{{CEB_NS}}}"

@@ -151,7 +151,7 @@ class Processor:
                 sha256=item.sha256,
                 size=item.size,
                 msg_type=item.type_name,
-                guid=(item.guid or "")[:64] or None,
+                guid=_stored_guid(item),
                 cop_msg_id=item.envelope.cop_msg_id if item.envelope else None,
                 schema_set=SCHEMA_SET_ID if state != MessageState.REJECTED else None,
                 state=state,
@@ -201,7 +201,8 @@ class Processor:
         handler = HANDLERS[item.msg_type.root]
         ctx = ApplyContext(
             conn=conn, message_id=message_id, partner=item.partner, now=now, router=self.router,
-            subscriptions=item.subscriptions,
+            subscriptions=item.subscriptions, message_guid=_stored_guid(item),
+            message_body=item.body,
         )  # fmt: skip
         # count_stage has already refused a message over the record limit.
         if refusal is not None:  # the only record was refused the first time round
@@ -367,6 +368,13 @@ class Processor:
 # Run once or more per message: compiled once, run on the DBAPI cursor.
 _INSERT_MESSAGE = Prepared(insert(messages).returning(messages.c.id))
 _INSERT_RECEIPTS = Prepared(insert(receipts))
+
+
+def _stored_guid(item: Inbound) -> str | None:
+    """The guid as the messages row keeps it."""
+    return (item.guid or "")[:64] or None
+
+
 # Built once with bound parameters, so SQLAlchemy compiles each a single time.
 _ACCEPTED = select(
     messages.c.id,

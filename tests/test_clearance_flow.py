@@ -10,10 +10,12 @@ from decimal import Decimal
 
 from sqlalchemy import select, update
 
+from hub import config
 from hub.clearance.tables import lists, tax_bills
 from hub.clearance.tax import Rate, TaxTable, compute
 from hub.codes import LIST_DECLARED
 from hub.generator import DEMO_PARTIES, cancel_message, make_purchases, refund_message
+from hub.store.tables import deliveries
 from tests.clearance_support import (
     balance,
     configure,
@@ -337,3 +339,33 @@ def test_a_new_list_is_inserted_without_a_look_up_and_a_deleted_one_comes_back_i
     run(hub_ws)
     again = the_list(hub_ws, p.cop_no)
     assert (again.id, again.pre_no, again.state) == (first.id, first.pre_no, "temporary")
+
+
+def test_the_lists_of_one_message_share_its_copies_and_look_up_none_of_them(hub_ws, keys):
+    """The message was recorded in the same transaction: its routed copies are the ones its
+    own lists queued, and its guid and body are in hand, so declaring reads neither."""
+    batch = [purchase(90 + i) for i in range(3)]
+    send_list(hub_ws, keys, batch)
+    statements: list[str] = []
+    with traced_sql(statements):
+        run(hub_ws)
+
+    # the partners that have the copy already, and the message's guid (and body)
+    look_up = re.compile(r"\s*SELECT (deliveries\.partner_id\s+FROM deliveries|messages\.guid)\b")
+    copy_look_ups = [s for s in statements if look_up.match(s)]
+    assert not copy_look_ups, copy_look_ups
+    assert {the_list(hub_ws, p.cop_no).state for p in batch} == {"sent"}  # copies out
+    with db(hub_ws).connect() as conn:
+        copies = conn.execute(
+            select(deliveries.c.partner_id, deliveries.c.message_id).where(
+                deliveries.c.kind == "route", deliveries.c.msg_type == "CEB621Message"
+            )
+        ).all()
+    targets = sorted(p.id for p in config.load(hub_ws).route_targets("CEB621Message"))
+    assert targets and sorted(partner for partner, _ in copies) == targets  # once each
+    assert len({message for _, message in copies}) == 1
+    # a list's delivery rows go in one statement: the copies with the first list's receipt
+    inserting_copies = [
+        s for s in statements if s.lstrip().startswith("INSERT INTO deliveries") and "'route'" in s
+    ]
+    assert len(inserting_copies) == 1, inserting_copies

@@ -41,6 +41,23 @@ class Pending:
     logs: list[dict] = field(default_factory=list)
     receipts: list[dict] = field(default_factory=list)
     deliveries: list[Queued] = field(default_factory=list)
+    routed: list[str] = field(default_factory=list)  # partners given the new message's copy
+
+
+@dataclass
+class NewMessage:
+    """The message a desk's lists came in, recorded in the desk's own transaction.
+
+    Its routed copies are the ones its records have queued, so `send_copies` knows them (and
+    the message's guid and body) without asking the database. `routed` is shared by the desks
+    of the message's records and grows only once a record's rows are written (`Desk.flush`):
+    a record rolled back leaves it as it was.
+    """
+
+    id: int
+    guid: str | None  # as the messages row keeps it
+    body: bytes  # the stored body
+    routed: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -58,6 +75,7 @@ class Desk:
     actor: str
     root: Path | None = None  # the workspace, for workspace-relative reference files
     pending: Pending | None = None
+    new_message: NewMessage | None = None  # with `pending` only
 
     def flush(self) -> None:
         """Write the kept rows: the log, the receipts, then the delivery rows."""
@@ -68,6 +86,8 @@ class Desk:
         _INSERT_RECEIPT.execute_many(self.conn, p.receipts)
         if p.deliveries:
             self.router.flush(self.conn, p.deliveries)
+        if p.routed and self.new_message is not None:
+            self.new_message.routed.update(p.routed)
         self.discard()
 
     def discard(self) -> None:
@@ -76,6 +96,7 @@ class Desk:
             self.pending.logs.clear()
             self.pending.receipts.clear()
             self.pending.deliveries.clear()
+            self.pending.routed.clear()
 
     @property
     def settings(self) -> Settings:
@@ -357,25 +378,33 @@ def send_copies(desk: Desk, row: Row) -> bool:
     targets = _targets(desk, row)
     if not targets:
         return False
-    have = {r.partner_id for r in _ROUTED_TO.all(desk.conn, {"message_id": row.message_id})}
-    missing = [partner for partner in targets if partner.id not in have]
-    if missing:
-        wrapped = any(Router.envelope_receiver(partner) for partner in missing)
-        read = _ROUTED_MESSAGE if wrapped else _ROUTED_GUID
-        msg = _required(read.first(desk.conn, {"message_id": row.message_id}))
-    for partner in missing:
+    new = desk.new_message
+    if new is not None and new.id == row.message_id and desk.pending is not None:
+        have, guid, body = new.routed | set(desk.pending.routed), new.guid, new.body
+        desk.pending.routed.extend(p.id for p in targets if p.id not in have)
+    else:
+        have = {r.partner_id for r in _ROUTED_TO.all(desk.conn, {"message_id": row.message_id})}
+        guid, body = None, None
+        if any(partner.id not in have for partner in targets):
+            wrapped = any(Router.envelope_receiver(p) for p in targets if p.id not in have)
+            read = _ROUTED_MESSAGE if wrapped else _ROUTED_GUID
+            msg = _required(read.first(desk.conn, {"message_id": row.message_id}))
+            guid, body = msg.guid, msg.body
+    for partner in targets:
+        if partner.id in have:
+            continue
         desk.router._enqueue(
             desk.conn,
             partner,
             "route",
             LIST.root,
-            msg.guid or str(row.message_id),
-            msg.body,
+            guid or str(row.message_id),
+            body,
             row.message_id,
             desk.now,
             Router.envelope_receiver(partner),
             desk.pending.deliveries if desk.pending is not None else None,
-            stored=True,  # msg.body is the stored body of row.message_id
+            stored=True,  # body is the stored body of row.message_id
         )
     return True
 

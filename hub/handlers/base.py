@@ -39,6 +39,11 @@ class ApplyContext:
     router: Router | None = None  # for handlers whose effects send receipts or route (lists)
     # The message's BaseSubscribe entries, as read from the verified tree (never re-parsed).
     subscriptions: Callable[[], list[Subscription]] = list
+    # The message as its row keeps them (guid, stored body), for handlers that route it; and
+    # the partners its records have routed it to so far in this transaction (lists).
+    message_guid: str | None = None
+    message_body: bytes | None = None
+    routed: set[str] = field(default_factory=set)
 
 
 @dataclass

@@ -8,7 +8,14 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select
 
 from hub.clearance import actions
-from hub.clearance.lifecycle import Desk, pre_no_for, receipt_keys, update_list
+from hub.clearance.lifecycle import (
+    Desk,
+    NewMessage,
+    Pending,
+    pre_no_for,
+    receipt_keys,
+    update_list,
+)
 from hub.clearance.states import EDITABLE, ListState
 from hub.clearance.tables import lists
 from hub.clearance.tax import dutiable_value
@@ -53,7 +60,20 @@ class InventoryHandler:
 
     def apply(self, ctx: ApplyContext, record: Record) -> RecordOutcome:
         assert ctx.router is not None, "lists need the router to answer and route"
-        desk = Desk(ctx.conn, ctx.router, ctx.now, actor=ctx.partner.id)
+        # The list's log, receipt and delivery rows go in one statement per table, written
+        # before the record's savepoint ends (a refusal raises before: none are written).
+        new_message = None
+        if ctx.message_body is not None:
+            new_message = NewMessage(ctx.message_id, ctx.message_guid, ctx.message_body, ctx.routed)
+        desk = Desk(
+            ctx.conn, ctx.router, ctx.now, actor=ctx.partner.id, pending=Pending(),
+            new_message=new_message,
+        )  # fmt: skip
+        outcome = self._apply(ctx, desk, record)
+        desk.flush()
+        return outcome
+
+    def _apply(self, ctx: ApplyContext, desk: Desk, record: Record) -> RecordOutcome:
         key = f"agentCode {record.get('agentCode')}, copNo {record.get('copNo')}"
         if not record.get("copNo"):
             raise RecordRejected(

@@ -311,6 +311,18 @@ class Hub:
             return 0
         return self._handover.record(self.engine, self.settings.delivery)
 
+    def _sweep(self) -> int:
+        """The clearance sweep, after what the delivery thread handed over is marked delivered
+        (a list moves on once its copies are): in the sweep's first transaction."""
+        mark = self._handover.marking(self.settings.delivery) if self._handover else None
+        if mark is None:
+            return sweep(self.engine, self.router, self.ws.root)
+        try:
+            return sweep(self.engine, self.router, self.ws.root, first=mark)
+        except BaseException:
+            mark.give_back()
+            raise
+
     def _schedule_retry(self) -> None:
         """Wake the loop when the earliest pending delivery comes due (not counting rows
         handed over for recording: they are delivered)."""
@@ -443,8 +455,7 @@ class Hub:
         now = time.monotonic()
         if not claims or now - self._swept_at >= SWEEP_WHILE_BUSY_SECONDS:
             self._swept_at = now
-            self.record_delivered()  # a list moves on once its copies are marked delivered
-            swept = sweep(self.engine, self.router, self.ws.root)
+            swept = self._sweep()
             if swept:
                 deliverer.kick()  # the moves' receipts
         if self._keeping_up:  # checked meanwhile: recorded now, not after the next batch

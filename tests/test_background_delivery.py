@@ -5,17 +5,20 @@ from __future__ import annotations
 import sys
 import threading
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import event, func, select
+from sqlalchemy.pool import Pool
 
 from adapters.directory import DirectoryOutbox
 from hub import config
+from hub.clearance import sweep as sweep_module
 from hub.clearance.tables import lists
 from hub.delivery.background import Deliverer
 from hub.runner import LOCK_SWITCH_SECONDS, Hub
 from hub.store.db import reading
 from hub.store.tables import deliveries
 from tests.clearance_support import db, purchase, send_documents, send_list, set_guarantee
-from tests.helpers import drop_orders, statuses
+from tests.helpers import dispose_all, drop_orders, statuses
 
 
 def test_run_once_writes_every_file_from_the_deliverer_and_lists_still_reach_release(
@@ -205,3 +208,68 @@ def test_while_the_delivery_thread_runs_the_main_thread_gets_the_interpreter_loc
     Hub(hub_ws).run_once()
     assert len(seen) >= 3 and set(seen) == {LOCK_SWITCH_SECONDS} and LOCK_SWITCH_SECONDS <= 0.001
     assert sys.getswitchinterval() == before
+
+
+def _transactions(statements: list[tuple[int, str]]) -> list[list[str]]:
+    """The write transactions of traced (connection, SQL) pairs, each as its statements."""
+    open_: dict[int, list[str]] = {}
+    done = []
+    for conn, sql in statements:
+        word = sql.lstrip().split(None, 1)[0].upper()
+        if word == "BEGIN":
+            open_[conn] = []
+        elif word in ("COMMIT", "ROLLBACK"):
+            done.append(open_.pop(conn, []))
+        elif conn in open_:
+            open_[conn].append(sql)
+    return done
+
+
+def test_the_files_the_delivery_thread_wrote_are_marked_in_the_sweeps_first_transaction(
+    hub_ws, keys
+):
+    """One commit a round fewer: the marks and the moves they allow go in together."""
+    send_list(hub_ws, keys, [purchase(21)])  # declared: sent (3) once its copies are out
+    statements: list[tuple[int, str]] = []
+
+    def on_connect(dbapi_conn, _record) -> None:
+        dbapi_conn.set_trace_callback(lambda sql: statements.append((id(dbapi_conn), sql)))
+
+    dispose_all()
+    event.listen(Pool, "connect", on_connect)
+    try:
+        Hub(hub_ws).run_once()
+    finally:
+        event.remove(Pool, "connect", on_connect)
+        dispose_all()
+
+    with db(hub_ws).connect() as conn:
+        assert conn.execute(select(lists.c.state)).scalar() == "sent"
+    marking = [
+        t for t in _transactions(statements) if any(s.startswith("UPDATE deliveries") for s in t)
+    ]
+    assert marking, "no transaction marked a file delivered"
+    moved = [s for t in marking for s in t if s.startswith("UPDATE lists SET state='sent'")]
+    assert moved, marking
+
+
+def test_a_sweep_that_fails_leaves_the_written_files_to_be_marked_by_the_next(hub_ws, keys):
+    hub = _one_order(hub_ws, keys)
+    n = len(_states(hub_ws))
+    deliverer = hub._deliverer()
+    try:
+        assert deliverer.drain() == n  # written and handed over
+        real = sweep_module._chunks
+        sweep_module._chunks = lambda conn, deadline: 1 / 0
+        try:
+            with pytest.raises(ZeroDivisionError):
+                hub._sweep()
+        finally:
+            sweep_module._chunks = real
+        assert _states(hub_ws) == ["pending"] * n  # rolled back with the sweep
+        hub._sweep()
+        assert _states(hub_ws) == ["delivered"] * n
+    finally:
+        hub._stop_deliverer(deliverer)
+        hub.close()
+    assert _outbox_files(hub_ws) == n  # each written once

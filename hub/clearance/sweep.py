@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, bindparam, or_, select
+from sqlalchemy import Connection, Engine, bindparam, or_, select
 
 from hub.clearance.lifecycle import (
     Desk,
@@ -30,6 +31,7 @@ from hub.store.tables import deliveries
 log = logging.getLogger(__name__)
 
 CHUNK = 100  # lists per transaction; each list in its own savepoint
+Step = Callable[[Desk, int], int]  # what the sweep does with one list: 1 if it looked at it
 
 
 def _route_copies(*conds):
@@ -85,28 +87,63 @@ _LIST = Prepared(
 )
 
 
-def sweep(engine: Engine, router: Router, root: Path | None = None) -> int:
-    """Move what time or a delivery has unblocked; returns how many lists were looked at."""
+def sweep(
+    engine: Engine,
+    router: Router,
+    root: Path | None = None,
+    *,
+    first: Callable[[Connection], Callable[[], None]] | None = None,
+) -> int:
+    """Move what time or a delivery has unblocked; returns how many lists were looked at.
+
+    `first` runs at the start of the sweep's first transaction, before the look-ups (the
+    runner marks there the files its delivery thread wrote: one commit a round fewer); what
+    it returns is called once that transaction has committed.
+    """
     now = utcnow()
     deadline = now - timedelta(seconds=router.settings.clearance.wait_seconds)
-    with reading(engine) as conn:
-        declared = [r.id for r in _DECLARED.all(conn)]
-        failed = [r.id for r in _FAILED.all(conn)]
-        overdue = [r.id for r in _OVERDUE.all(conn, {"deadline": deadline})]
+    if first is None:
+        with reading(engine) as conn:
+            chunks = _chunks(conn, deadline)
+        done = 0
+    else:
+        with engine.begin() as conn:
+            committed = first(conn)
+            chunks = _chunks(conn, deadline)
+            done = _sweep_chunk(conn, router, root, *chunks.pop(0)) if chunks else 0
+        committed()
+    for ids, step in chunks:
+        with engine.begin() as conn:
+            done += _sweep_chunk(conn, router, root, ids, step)
+    return done
+
+
+def _chunks(conn: Connection, deadline: datetime) -> list[tuple[list[int], Step]]:
+    """The lists to look at, by step, in transactions of `CHUNK` lists."""
+    declared = [r.id for r in _DECLARED.all(conn)]
+    failed = [r.id for r in _FAILED.all(conn)]
+    overdue = [r.id for r in _OVERDUE.all(conn, {"deadline": deadline})]
+    return [
+        (ids[start : start + CHUNK], step)
+        for ids, step in ((declared, _sent), (failed, _send_failed), (overdue, _review))
+        for start in range(0, len(ids), CHUNK)
+    ]
+
+
+def _sweep_chunk(
+    conn: Connection, router: Router, root: Path | None, ids: list[int], step: Step
+) -> int:
+    # A list's log, receipt and delivery rows go in one statement per table.
+    desk = Desk(conn, router, utcnow(), actor="hub", root=root, pending=Pending())
     done = 0
-    for ids, step in ((declared, _sent), (failed, _send_failed), (overdue, _review)):
-        for start in range(0, len(ids), CHUNK):
-            with engine.begin() as conn:
-                # A list's log, receipt and delivery rows go in one statement per table.
-                desk = Desk(conn, router, utcnow(), actor="hub", root=root, pending=Pending())
-                for list_id in ids[start : start + CHUNK]:
-                    try:
-                        with savepoint(conn, "clearance_sweep"):
-                            done += step(desk, list_id)
-                            desk.flush()
-                    except Exception:  # one bad list must not hold up the others
-                        desk.discard()  # its savepoint is rolled back: so are its rows
-                        log.exception("clearance sweep failed for list %s", list_id)
+    for list_id in ids:
+        try:
+            with savepoint(conn, "clearance_sweep"):
+                done += step(desk, list_id)
+                desk.flush()
+        except Exception:  # one bad list must not hold up the others
+            desk.discard()  # its savepoint is rolled back: so are its rows
+            log.exception("clearance sweep failed for list %s", list_id)
     return done
 
 

@@ -6,7 +6,7 @@ import json
 import logging
 import threading
 from collections import namedtuple
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -73,22 +73,61 @@ class Handover:
 
     def record(self, engine: Engine, policy: DeliverySettings) -> int:
         """Mark what was handed over delivered, in a transaction of the caller's thread."""
-        with self._lock:
-            written, self._written = self._written, []
-        if not written:
+        mark = self.marking(policy)
+        if mark is None:
             return 0
         try:
             with engine.begin() as conn:
-                for ids, written_at in written:
-                    _record(conn, ids, [], policy, written_at)
+                landed = mark(conn)
         except BaseException:
-            with self._lock:  # still in flight: the next call records them
-                self._written[:0] = written
+            mark.give_back()
             raise
+        return landed()
+
+    def marking(self, policy: DeliverySettings) -> _Marking | None:
+        """What was handed over so far, to mark delivered in a transaction of the caller's
+        (None if nothing was): after the commit, call what `mark(conn)` returned; if the
+        transaction fails, `give_back()` (the next call marks them)."""
+        with self._lock:
+            written, self._written = self._written, []
+        return _Marking(self, written, policy) if written else None
+
+    def _landed(self, written: list[tuple[list[int], datetime]]) -> int:
         with self._lock:
             for ids, _ in written:
                 self._in_flight.difference_update(ids)
         return sum(len(ids) for ids, _ in written)
+
+    def _give_back(self, written: list[tuple[list[int], datetime]]) -> None:
+        with self._lock:  # still in flight
+            self._written[:0] = written
+
+
+class _Marking:
+    """Handed-over rows being marked delivered (`Handover.marking`)."""
+
+    def __init__(
+        self,
+        handover: Handover,
+        written: list[tuple[list[int], datetime]],
+        policy: DeliverySettings,
+    ) -> None:
+        self._handover, self._written, self._policy = handover, written, policy
+        self._landed = False
+
+    def __call__(self, conn: Connection) -> Callable[[], int]:
+        for ids, written_at in self._written:
+            _record(conn, ids, [], self._policy, written_at)
+        return self._committed
+
+    def _committed(self) -> int:
+        self._landed = True
+        return self._handover._landed(self._written)
+
+    def give_back(self) -> None:
+        """The transaction failed: the rows are marked by a later call (none once landed)."""
+        if not self._landed:
+            self._handover._give_back(self._written)
 
 
 def _json_ids(ids: list[int]):

@@ -23,7 +23,7 @@ from hub.messages import records as rec
 from hub.messages.receipts import Receipt, ReceiptEntry, build_format_receipt, build_receipt
 from hub.metrics import count_messages, stage
 from hub.routing import Router
-from hub.store.prepared import Prepared, savepoint
+from hub.store.prepared import ByDialect, Prepared, in_values, savepoint, values_param
 from hub.store.states import MessageState
 from hub.store.tables import messages, receipts
 
@@ -383,12 +383,20 @@ _ACCEPTED = select(
     messages.c.msg_type,
     messages.c.guid,
 ).where(messages.c.state == MessageState.ACCEPTED)
-_SAME_GUID = _ACCEPTED.where(  # served by the partial unique index ux_messages_accepted_guid
-    messages.c.partner_id == bindparam("partner_id"),
-    messages.c.msg_type == bindparam("msg_type"),
-    messages.c.guid.in_(bindparam("guids", expanding=True)),
+# Served by the partial unique index ux_messages_accepted_guid.
+_SAME_GUID = ByDialect(
+    lambda dialect: _ACCEPTED.where(
+        messages.c.partner_id == bindparam("partner_id"),
+        messages.c.msg_type == bindparam("msg_type"),
+        in_values(messages.c.guid, "guids", dialect),
+    )
 )
-CLAIM_LOOKUP_CHUNK = 500  # claims (or guids) per IN (...) query
+_RECORDED = ByDialect(
+    lambda dialect: select(messages.c.claim, messages.c.state, messages.c.return_info).where(
+        in_values(messages.c.claim, "claims", dialect)
+    )
+)
+CLAIM_LOOKUP_CHUNK = 500  # claims (or guids) per look-up
 
 
 class _RefusedAlone(Exception):
@@ -435,12 +443,13 @@ class _Accepted:
             if i.error is None and i.msg_type is not None and i.guid:
                 groups.setdefault((i.partner.id, i.type_name), set()).add(i.guid)
         rows = []
+        same_guid = _SAME_GUID(conn)
         for (partner_id, msg_type), guids in groups.items():
             ordered = sorted(guids)
             for start in range(0, len(ordered), CLAIM_LOOKUP_CHUNK):
-                chunk = ordered[start : start + CLAIM_LOOKUP_CHUNK]
+                chunk = values_param(conn, ordered[start : start + CLAIM_LOOKUP_CHUNK])
                 params = {"partner_id": partner_id, "msg_type": msg_type, "guids": chunk}
-                rows += conn.execute(_SAME_GUID, params).all()
+                rows += same_guid.all(conn, params)
         for row in sorted(rows, key=lambda r: r.id):  # the first recorded wins, as LIMIT 1 did
             found._remember(row.partner_id, row.msg_type, row.guid, row)
         return found
@@ -485,12 +494,8 @@ def _transient(exc: BaseException) -> bool:
 def _recorded(conn: Connection, claims: Sequence[str]) -> dict:
     """The rows already recorded for these claims (a restart, or another worker), by claim."""
     found = {}
+    recorded = _RECORDED(conn)
     for start in range(0, len(claims), CLAIM_LOOKUP_CHUNK):
-        chunk = claims[start : start + CLAIM_LOOKUP_CHUNK]
-        rows = conn.execute(
-            select(messages.c.claim, messages.c.state, messages.c.return_info).where(
-                messages.c.claim.in_(chunk)
-            )
-        )
-        found.update((row.claim, row) for row in rows)
+        chunk = values_param(conn, claims[start : start + CLAIM_LOOKUP_CHUNK])
+        found.update((row.claim, row) for row in recorded.all(conn, {"claims": chunk}))
     return found

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import (
     JSON,
     Column,
+    Connection,
     DateTime,
     Integer,
     LargeBinary,
@@ -22,7 +23,8 @@ from sqlalchemy import (
     update,
 )
 
-from hub.store.prepared import Prepared, savepoint
+from hub.clearance.tables import lists
+from hub.store.prepared import ByDialect, Prepared, in_values, savepoint, values_param
 from tests.helpers import scratch_engine
 from tests.test_store_backends import PG_URL
 
@@ -211,3 +213,67 @@ def test_states_blobs_and_nulls_are_bound_through_registered_adapters_as_plain_v
     engine.dispose()
     assert tuple(typed) == ("sent", "text", "100", "null", "blob", b"\x00blob")
     assert type(typed[0]) is str
+
+
+BY_NAMES = ByDialect(
+    lambda dialect: (
+        select(things.c.name)
+        .where(in_values(things.c.name, "names", dialect))
+        .order_by(things.c.id)
+    )
+)
+NOT_IDS = ByDialect(
+    lambda dialect: (
+        select(things.c.name).where(~in_values(things.c.id, "ids", dialect)).order_by(things.c.id)
+    )
+)
+
+
+def test_in_values_binds_any_number_of_values_as_one_parameter(engine):
+    names = ["a", "b's", 'q"uote', "二", "x" * 300, "[1]"]
+    with engine.begin() as conn:
+        ids = [INSERT.scalar(conn, {**ROW, "name": n[:32]}) for n in names]
+    with engine.connect() as conn:
+        by_names = BY_NAMES(conn)
+        for wanted in ([], names[:1], [n[:32] for n in names], ["b's", "missing", "二"]):
+            got = [r.name for r in by_names.all(conn, {"names": values_param(conn, wanted)})]
+            core = conn.execute(
+                select(things.c.name).where(things.c.name.in_(wanted)).order_by(things.c.id)
+            )
+            assert got == core.scalars().all()
+        assert len(by_names._plans) == 1  # one compiled statement for every length
+        left = NOT_IDS(conn).all(conn, {"ids": values_param(conn, ids[1:])})
+        assert [r.name for r in left] == ["a"]
+        everything = NOT_IDS(conn).all(conn, {"ids": values_param(conn, [])})
+        assert len(everything) == len(names)
+    assert BY_NAMES(conn) is by_names  # built once per dialect
+
+
+def test_a_run_records_clears_and_delivers_with_prepared_statements_only(hub_ws, keys, monkeypatch):
+    """Core's `Connection.execute` costs a cache key and parameter set-up each time (an IN
+    list, a statement per length): none of it may creep back into a round's work."""
+    from hub.runner import Hub
+    from tests.clearance_support import db, purchase, send_documents, send_list, set_guarantee
+
+    set_guarantee(hub_ws, "100000")
+    bought = [purchase(seed) for seed in (31, 32)]
+    send_documents(hub_ws, keys, bought)
+    send_list(hub_ws, keys, bought)
+    hub = Hub(hub_ws)
+    executed: list[str] = []
+    real = Connection.execute
+
+    def spy(self, statement, *args, **kwargs):
+        executed.append(str(statement).split("\n")[0])
+        return real(self, statement, *args, **kwargs)
+
+    monkeypatch.setattr(Connection, "execute", spy)
+    try:
+        hub.run_once()
+    finally:
+        monkeypatch.undo()
+        hub.close()
+    with db(hub_ws).connect() as conn:
+        states = conn.execute(select(lists.c.state)).scalars().all()
+    assert states == ["closed", "closed"]  # reviewed, released, every receipt delivered
+    assert executed == []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections import namedtuple
@@ -10,7 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, bindparam, func, select, update
 
 from hub import metrics
 from hub.clock import utcnow
@@ -19,6 +18,7 @@ from hub.delivery.backoff import retry_delay
 from hub.delivery.outbox import select_with_body
 from hub.faults import crash_point
 from hub.store.db import reading
+from hub.store.prepared import ByDialect, in_values, values_param
 from hub.store.states import DeliveryState
 from hub.store.tables import deliveries
 
@@ -130,25 +130,21 @@ class _Marking:
             self._handover._give_back(self._written)
 
 
-def _json_ids(ids: list[int]):
-    """The ids as one parameter however many (SQLite's json_each): an IN list of N values
-    is a statement SQLAlchemy compiles anew for each N."""
-    return select(func.json_each(json.dumps(ids)).table_valued("value").c.value)
-
-
-def _not_in_flight(in_flight: list[int]):
-    """Rows not handed over."""
-    return deliveries.c.id.not_in(_json_ids(in_flight))
-
-
 def next_due(conn: Connection, in_flight: list[int] | None = None) -> datetime | None:
     """When the earliest pending delivery that is not in flight comes due."""
-    q = select(func.min(deliveries.c.next_attempt_at)).where(
-        deliveries.c.state == DeliveryState.PENDING
+    return _NEXT_DUE(conn).scalar(conn, {"in_flight": values_param(conn, in_flight or [])})
+
+
+def _not_in_flight(dialect: str) -> ColumnElement:
+    """Rows not handed over (`in_flight`: their ids)."""
+    return ~in_values(deliveries.c.id, "in_flight", dialect)
+
+
+_NEXT_DUE = ByDialect(
+    lambda dialect: select(func.min(deliveries.c.next_attempt_at)).where(
+        deliveries.c.state == DeliveryState.PENDING, _not_in_flight(dialect)
     )
-    if in_flight:
-        q = q.where(_not_in_flight(in_flight))
-    return conn.execute(q).scalar()
+)
 
 
 # A due row as a plain named tuple: each attribute of SQLAlchemy's Row costs an
@@ -157,7 +153,7 @@ def next_due(conn: Connection, in_flight: list[int] | None = None) -> datetime |
 _Due = namedtuple("_Due", "id partner_id file_name attempts body")
 
 
-def _due(conn: Connection, skip: frozenset[str], in_flight: list[int] | None = None) -> list:
+def _due_rows(dialect: str):
     q = (
         select_with_body(
             deliveries.c.id,
@@ -167,20 +163,45 @@ def _due(conn: Connection, skip: frozenset[str], in_flight: list[int] | None = N
         )
         .where(
             deliveries.c.state == DeliveryState.PENDING,
-            deliveries.c.next_attempt_at <= utcnow(),
+            deliveries.c.next_attempt_at
+            <= bindparam("now", type_=deliveries.c.next_attempt_at.type),
+            ~in_values(deliveries.c.partner_id, "skip", dialect),
+            _not_in_flight(dialect),
         )
         .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
-        .limit(BATCH)
+        .limit(bindparam("batch"))
     )
-    if skip:
-        q = q.where(deliveries.c.partner_id.not_in(sorted(skip)))
-    if in_flight:
-        q = q.where(_not_in_flight(in_flight))
-    if conn.dialect.name == "postgresql":
+    if dialect == "postgresql":
         # Several workers share the table: each takes rows nobody else holds. Only the
         # deliveries rows are locked, not the messages a routed copy reads its bytes from.
         q = q.with_for_update(skip_locked=True, of=deliveries)
-    return [_Due._make(row) for row in conn.execute(q)]
+    return q
+
+
+_DUE = ByDialect(_due_rows)
+_DELIVERED = ByDialect(
+    lambda dialect: (
+        update(deliveries)
+        .where(in_values(deliveries.c.id, "ids", dialect))
+        .values(
+            state=DeliveryState.DELIVERED,
+            delivered_at=bindparam("now", type_=deliveries.c.delivered_at.type),
+            attempts=deliveries.c.attempts + 1,
+            last_error=None,
+        )
+    )
+)
+
+
+def _due(conn: Connection, skip: frozenset[str], in_flight: list[int] | None = None) -> list:
+    """Due rows, oldest first, but those of the partners in `skip` and those in flight."""
+    params = {
+        "now": utcnow(),
+        "batch": BATCH,
+        "skip": values_param(conn, sorted(skip)),
+        "in_flight": values_param(conn, in_flight or []),
+    }
+    return [_Due._make(row) for row in _DUE(conn).all(conn, params)]
 
 
 def deliver_due(
@@ -281,17 +302,7 @@ def _record(
     """The round's outcome; `now` is when it ended, which is when its files were delivered."""
     metrics.delivery("delivered", len(done))
     if done:
-        sqlite = conn.dialect.name == "sqlite"
-        conn.execute(
-            update(deliveries)
-            .where(deliveries.c.id.in_(_json_ids(done) if sqlite else done))
-            .values(
-                state=DeliveryState.DELIVERED,
-                delivered_at=now,
-                attempts=deliveries.c.attempts + 1,
-                last_error=None,
-            )
-        )
+        _DELIVERED(conn).execute(conn, {"ids": values_param(conn, done), "now": now})
     for delivery_id, attempts, error, retryable in failed:
         attempt = attempts + 1
         dead = attempt >= policy.max_attempts

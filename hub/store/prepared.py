@@ -11,14 +11,15 @@ savepoints. What it does not do: expanding IN lists and SQLAlchemy's execution e
 
 from __future__ import annotations
 
+import json
 from collections import namedtuple
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import JSON, Connection, DateTime
+from sqlalchemy import JSON, ColumnElement, Connection, DateTime, any_, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import ClauseElement
 
@@ -121,6 +122,41 @@ class Prepared:
     def scalar(self, conn: Connection, params: Mapping[str, Any] | None = None) -> Any:
         row = self.first(conn, params)
         return None if row is None else row[0]
+
+
+class ByDialect:
+    """A `Prepared` statement per dialect, built on first use: for statements whose SQL
+    differs by dialect beyond what SQLAlchemy's compiler does (`in_values`)."""
+
+    __slots__ = ("_build", "_prepared")
+
+    def __init__(self, build: Callable[[str], ClauseElement]) -> None:
+        self._build = build
+        self._prepared: dict[str, Prepared] = {}
+
+    def __call__(self, conn: Connection) -> Prepared:
+        name = conn.dialect.name
+        prepared = self._prepared.get(name)
+        if prepared is None:
+            prepared = self._prepared[name] = Prepared(self._build(name))
+        return prepared
+
+
+def in_values(column: ColumnElement, name: str, dialect: str) -> ColumnElement:
+    """`column IN (…)` with the values bound as one parameter `name` (see `values_param`):
+    one statement and one compiled plan for any number of values, where an IN list is a
+    statement per length that SQLAlchemy compiles at each execution. SQLite reads the
+    values from a JSON array (json_each), PostgreSQL from an array (= ANY)."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(column.type)))
+    return column.in_(select(func.json_each(bindparam(name)).table_valued("value").c.value))
+
+
+def values_param(conn: Connection, values: Iterable[Any]) -> Any:
+    """The values of an `in_values` parameter as `conn`'s dialect binds them."""
+    if conn.dialect.name == "postgresql":
+        return list(values)
+    return json.dumps(list(values))
 
 
 @contextmanager

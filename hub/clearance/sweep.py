@@ -92,7 +92,7 @@ def sweep(
     router: Router,
     root: Path | None = None,
     *,
-    first: Callable[[Connection], Callable[[], None]] | None = None,
+    first: Callable[[Connection], Callable[[], object]] | None = None,
 ) -> int:
     """Move what time or a delivery has unblocked; returns how many lists were looked at.
 

@@ -113,7 +113,7 @@ class _Marking:
         policy: DeliverySettings,
     ) -> None:
         self._handover, self._written, self._policy = handover, written, policy
-        self._landed = False
+        self._committed_already = False
 
     def __call__(self, conn: Connection) -> Callable[[], int]:
         for ids, written_at in self._written:
@@ -121,12 +121,12 @@ class _Marking:
         return self._committed
 
     def _committed(self) -> int:
-        self._landed = True
+        self._committed_already = True
         return self._handover._landed(self._written)
 
     def give_back(self) -> None:
         """The transaction failed: the rows are marked by a later call (none once landed)."""
-        if not self._landed:
+        if not self._committed_already:
             self._handover._give_back(self._written)
 
 

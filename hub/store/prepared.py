@@ -6,7 +6,8 @@ was the largest single cost of the hub. A `Prepared` statement is an ordinary Co
 compiled once per dialect and set of parameter names with SQLAlchemy's own compiler; its
 execution applies the dialect's bind and result processors (dates, JSON, decimals) exactly as
 `Connection.execute` would, on the same DBAPI connection and so inside the same transaction and
-savepoints. What it does not do: expanding IN lists and SQLAlchemy's execution events.
+savepoints. What it does not do: expanding IN lists (`in_values` binds a list as one
+parameter instead) and SQLAlchemy's execution events.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -277,3 +278,37 @@ def test_a_run_records_clears_and_delivers_with_prepared_statements_only(hub_ws,
         states = conn.execute(select(lists.c.state)).scalars().all()
     assert states == ["closed", "closed"]  # reviewed, released, every receipt delivered
     assert executed == []
+
+
+def test_json_read_back_from_sqlite_is_exactly_what_json_loads_gives(tmp_path):
+    """The hub's own text is decoded by the scanner directly; text with space around it,
+    numbers stored as such, and broken text take the processor's way, errors included."""
+    texts = [
+        '{"a": [1, "二", null], "b": {"c": 1.5}}',  # as json.dumps writes it
+        '{"a":1}',
+        '"text"',
+        "[]",
+        " [1, 2] ",  # space around the value: the slow way, the same value
+        "\t{}\n",
+        "3",
+        "true",
+        '{"a": 1} {"b": 2}',  # two values: an error, as json.loads says
+        '{"a": ',
+    ]
+    with scratch_engine("sqlite", tmp_path, meta) as engine:
+        with engine.begin() as conn:
+            for n, text in enumerate(texts, start=1):
+                conn.exec_driver_sql(
+                    "INSERT INTO things (id, name, tags) VALUES (?, ?, ?)", (n, f"t{n}", text)
+                )
+            conn.exec_driver_sql("INSERT INTO things (id, name, tags) VALUES (100, 'num', 7)")
+        with engine.connect() as conn:
+            for n, text in enumerate(texts, start=1):
+                try:
+                    expected = json.loads(text)
+                except ValueError as exc:
+                    with pytest.raises(type(exc)):
+                        BY_ID.first(conn, {"id": n})
+                    continue
+                assert BY_ID.first(conn, {"id": n}).tags == expected, text
+            assert BY_ID.first(conn, {"id": 100}).tags == 7

@@ -569,3 +569,37 @@ def test_embedded_certificates_are_remembered_only_when_certificate_sized(keys):
     _, (fingerprint,) = verify._key_info(first(root, "ds:Signature/ds:KeyInfo"))
     assert fingerprint == fingerprint_der(b"\x00" * 3_000_000)
     assert all(len(text) < 16 * 1024 for text in verify._FINGERPRINTS)
+
+
+def test_a_key_s_bytes_are_checked_once_and_a_wrong_password_still_fails(monkeypatch):
+    from cryptography.hazmat.primitives import serialization
+
+    from hub.signing import certs
+
+    key, _ = new_self_signed("key cache test")
+    pem = certs.private_key_pem(key)
+    locked = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"secret"),
+    )
+    checked = []
+    real = serialization.load_pem_private_key
+
+    def counting(data, password=None, **kwargs):
+        checked.append(data)
+        return real(data, password=password, **kwargs)
+
+    monkeypatch.setattr(serialization, "load_pem_private_key", counting)
+    first = certs.load_private_key(pem)
+    assert certs.load_private_key(pem) is first  # the same bytes: checked once
+    assert len(checked) == 1
+    other, _ = new_self_signed("another key")
+    assert certs.load_private_key(certs.private_key_pem(other)) is not first
+    assert len(checked) == 2
+    with pytest.raises(ValueError):
+        certs.load_private_key(locked, password=b"wrong")
+    opened = certs.load_private_key(locked, password=b"secret")
+    assert opened.private_numbers() == key.private_numbers()
+    with pytest.raises(ValueError):  # the right password once does not open it for another
+        certs.load_private_key(locked, password=b"wrong")

@@ -125,10 +125,25 @@ def load_trusted(data: bytes | str | Path, label: str = "") -> list[TrustedCert]
 
 
 def load_private_key(data: bytes | str | Path, password: bytes | None = None) -> PrivateKey:
-    """An RSA or EC private key from a PEM file or string."""
-    key = serialization.load_pem_private_key(_read(data), password=password)
-    key_algorithm(key)
+    """An RSA or EC private key from a PEM file or string.
+
+    Loading checks the key (for RSA, that its primes are prime: ~50 ms); the same bytes
+    loaded again in this process are the key already checked. The hub's commands and every
+    start load the workspace key anew.
+    """
+    pem = _read(data)
+    known = hashlib.sha256(pem + b"\0" + (password or b"")).digest()  # no password kept
+    key = _CHECKED_KEYS.get(known)
+    if key is None:
+        key = serialization.load_pem_private_key(pem, password=password)
+        key_algorithm(key)
+        if len(_CHECKED_KEYS) < _MAX_CHECKED_KEYS:
+            _CHECKED_KEYS[known] = key
     return key  # type: ignore[return-value]
+
+
+_CHECKED_KEYS: dict[bytes, object] = {}
+_MAX_CHECKED_KEYS = 64
 
 
 def certificate_pem(cert: x509.Certificate) -> bytes:

@@ -591,6 +591,8 @@ def test_a_key_s_bytes_are_checked_once_and_a_wrong_password_still_fails(monkeyp
         return real(data, password=password, **kwargs)
 
     monkeypatch.setattr(serialization, "load_pem_private_key", counting)
+    full = {bytes([n % 256]) * 32: object() for n in range(certs._MAX_CHECKED_KEYS)}
+    monkeypatch.setattr(certs, "_CHECKED_KEYS", full)  # a full cache still takes new keys
     first = certs.load_private_key(pem)
     assert certs.load_private_key(pem) is first  # the same bytes: checked once
     assert len(checked) == 1

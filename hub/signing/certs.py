@@ -137,8 +137,9 @@ def load_private_key(data: bytes | str | Path, password: bytes | None = None) ->
     if key is None:
         key = serialization.load_pem_private_key(pem, password=password)
         key_algorithm(key)
-        if len(_CHECKED_KEYS) < _MAX_CHECKED_KEYS:
-            _CHECKED_KEYS[known] = key
+        if len(_CHECKED_KEYS) >= _MAX_CHECKED_KEYS:  # the oldest goes
+            _CHECKED_KEYS.pop(next(iter(_CHECKED_KEYS)), None)
+        _CHECKED_KEYS[known] = key
     return key  # type: ignore[return-value]
 
 

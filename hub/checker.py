@@ -27,6 +27,12 @@ log = logging.getLogger(__name__)
 # A batch smaller than this is checked in the hub's own process: handing it over would cost
 # more than it saves, and a hub that only ever sees a few files never starts the process.
 MIN_REMOTE_BATCH = 16
+# Batches a checker process may hold. With one, it waited for the hub's main thread to hand
+# it the next (35 % of its time at 10,000 messages) while that thread waited for its answers
+# (13 % of the thread's): each stood still while the other finished its half of a round.
+# Requests of reserved files are a few hundred bytes a file, so the second waits in the pipe
+# without blocking the hub however large the answer before it (docs/performance.md, round 15).
+QUEUED_BATCHES = 2
 
 
 @dataclass
@@ -107,11 +113,13 @@ class Checker:
     """The checker processes of a hub (`[hub] check_processes`), started the first time a
     batch is big enough.
 
-    Each holds one batch at a time: `submit` hands a batch to a free one and gives its
-    number, `collect` takes that one's answer. With two, the next batch is checked while the
-    one before it still is, so neither waits for the other while the hub records. Until a
-    process is ready, batches are checked in the hub's own process; if one dies, the batch it
-    held is checked here and a new process is started for a later one.
+    Each holds up to `QUEUED_BATCHES` batches: the one it checks and the next, waiting in its
+    pipe, so that it goes on to that one as soon as it has answered, whatever the hub's main
+    thread is doing. `submit` hands a batch to the process holding fewest and gives a ticket,
+    `collect` takes the answer for a ticket; a process answers in the order it was given,
+    and the hub collects in that order. Until a process is ready, batches are checked in the
+    hub's own process; if one dies, every batch it held is checked here and a new process is
+    started for later ones.
     """
 
     def __init__(self, ws_root: Path, settings: Settings, processes: int = 1) -> None:
@@ -120,12 +128,19 @@ class Checker:
         # Handing a batch over delays its recording by a round, which only pays while the hub
         # is behind: then its batches are full. A hub keeping up checks its batches itself.
         self.min_batch = max(MIN_REMOTE_BATCH, settings.hub.batch_size // 2)
-        self._busy: set[int] = set()
+        self._held = [0] * processes  # batches handed to each process and not yet collected
+        self._generation = [0] * processes  # a process's restarts: tickets of an older one fail
+        self._tickets: dict[int, tuple[int, int]] = {}  # ticket: (process, generation)
+        self._next_ticket = 0
 
     @property
     def depth(self) -> int:
         """How many batches can be in the checker processes at once."""
-        return len(self._processes)
+        return len(self._processes) * QUEUED_BATCHES
+
+    def held(self) -> list[int]:
+        """The batches each process holds (tests)."""
+        return list(self._held)
 
     def wanted(self, batch: int, keeping_up: bool = False) -> bool:
         """Whether a batch of this size is worth a checker process. A hub keeping up records
@@ -139,9 +154,12 @@ class Checker:
         return self.wanted(batch, keeping_up) and self._free() is not None
 
     def _free(self) -> int | None:
+        """The ready process holding fewest batches, if one has room for another."""
         free = None
         for i, process in enumerate(self._processes):
-            if i not in self._busy and process.ready() and free is None:
+            held = self._held[i]
+            fewer = held < QUEUED_BATCHES and (free is None or held < self._held[free])
+            if fewer and process.ready():
                 free = i
         return free
 
@@ -166,29 +184,40 @@ class Checker:
     def _send(self, work: list[tuple]) -> int:
         number = self._free()
         assert number is not None, "submit only when available"
-        self._busy.add(number)
+        self._held[number] += 1
+        ticket = self._next_ticket
+        self._next_ticket += 1
+        self._tickets[ticket] = (number, self._generation[number])
         with contextlib.suppress(OSError):  # collect finds the process gone and checks here
             self._processes[number].send(work)
-        return number
+        return ticket
+
+    def process_of(self, ticket: int) -> int:
+        """The process a ticket's batch was handed to."""
+        return self._tickets[ticket][0]
 
     def collect(
-        self, number: int, items: list[Inbound], check_here: Callable[[list[Inbound]], None]
+        self, ticket: int, items: list[Inbound], check_here: Callable[[list[Inbound]], None]
     ) -> None:
         """Apply the submitted batch's results; if the process failed, check the batch here."""
-        results = self._receive(number, len(items), "checking")
+        results = self._receive(ticket, len(items), "checking")
         if results is None:
             check_here(items)
             return
         for item, checked in zip(items, results, strict=True):
             checked.apply_to(item)
 
-    def collect_taken(self, number: int, count: int) -> list[Checked | None] | None:
+    def collect_taken(self, ticket: int, count: int) -> list[Checked | None] | None:
         """The answer to `submit_taking`, one per reserved file (None: gone before it was
         taken); None if the process failed, and the hub must take and check them itself."""
-        return self._receive(number, count, "taking")
+        return self._receive(ticket, count, "taking")
 
-    def _receive(self, number: int, count: int, doing: str) -> list | None:
-        self._busy.discard(number)
+    def _receive(self, ticket: int, count: int, doing: str) -> list | None:
+        number, generation = self._tickets.pop(ticket)
+        if generation != self._generation[number]:  # it failed with an earlier batch
+            log.warning("the checker process had failed; %s %d here", doing, count)
+            return None
+        self._held[number] -= 1
         process = self._processes[number]
         try:
             results = process.receive()
@@ -196,21 +225,26 @@ class Checker:
                 raise ValueError(f"{len(results)} answers for {count} files")
         except Exception as exc:  # gone, or an answer that cannot be read
             log.warning("the checker process failed (%s); %s %d here", exc, doing, count)
-            process.close()
+            self._restart(number)
             return None
         return results
 
-    def kill(self, number: int) -> None:
-        """End a process at once (tests: a checker that dies holding a batch)."""
-        self._processes[number].kill()
+    def _restart(self, number: int) -> None:
+        """Drop a failed process and every batch it held; a new one starts when next wanted."""
+        self._processes[number].close()
+        self._generation[number] += 1
+        self._held[number] = 0
+
+    def kill(self, ticket: int) -> None:
+        """End the process holding a ticket's batch at once (tests: a checker that dies)."""
+        self._processes[self.process_of(ticket)].kill()
 
     def started(self) -> bool:
         return any(p.started for p in self._processes)
 
     def close(self) -> None:
-        self._busy.clear()
-        for process in self._processes:
-            process.close()
+        for number in range(len(self._processes)):
+            self._restart(number)
 
 
 # ---------------------------------------------------------------- in the checker process

@@ -560,7 +560,7 @@ class _Batch:
     # Files the checker process takes (claims) before it checks them: `claims` and `items`
     # are filled from its answer.
     reserved: list[Reservation] = field(default_factory=list)
-    checker: int = -1  # the checker process that holds it, while `remote`
+    checker: int = -1  # its ticket in the checker processes, while `remote`
 
 
 @dataclass

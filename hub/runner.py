@@ -27,7 +27,7 @@ from hub.pipeline import Disposition, Inbound, Processor
 from hub.routing import Router
 from hub.scheduler import DELIVERY_JOB, Scheduler, prune_archive
 from hub.store.checkpoint import Checkpointer
-from hub.store.db import engine_for, reading, side_engine
+from hub.store.db import engine_for, log_sync_of, reading, side_engine, writer_engine
 from hub.store.tables import messages
 from hub.workers import is_console_worker
 from hub.workspace import Workspace
@@ -61,7 +61,10 @@ class Hub:
     def __init__(self, ws: Workspace, settings: Settings | None = None) -> None:
         self.ws = ws
         self.settings = settings or config.load(ws)
-        self.engine = engine_for(self.settings, ws)
+        # The main thread's commits do not wait for the disk (SQLite): a batch's claims are
+        # archived once the log is synced after its commit (`_recorded`, `_archive_durable`).
+        self.engine = writer_engine(engine_for(self.settings, ws))
+        self.log_sync = log_sync_of(self.engine)
         self.side_engine = side_engine(self.engine)  # the delivery thread's connections
         self.router = Router(self.settings, sign_envelope=envelope_signer(ws), root=ws.root)
         self.processor = Processor(self.settings, build_stages(ws, self.settings), self.router)
@@ -87,6 +90,7 @@ class Hub:
         self._swept_at = float("-inf")  # time.monotonic() of the last clearance sweep
         self._keeping_up = False  # this round's batches are recorded at its end (`_round`)
         self._unfinished: list[_Unfinished] = []  # recorded, but not archived or quarantined
+        self._recorded: list[_Recorded] = []  # committed, archived once durable
         self._given_up: set[str] = set()  # claims whose finishing failed too often
         self.checkpointer = _checkpointer(self.engine)
         # While the delivery thread runs (SQLite), the main thread records its folder files.
@@ -152,7 +156,9 @@ class Hub:
 
     def process_claims(self, claims: list[Any], source: Source | None = None) -> list[Disposition]:
         """Check, record and then archive or quarantine a batch of claims."""
-        return self._finish(self._start(claims, source or self.folder))
+        dispositions = self._finish(self._start(claims, source or self.folder))
+        self._archive_durable(wait=True)
+        return dispositions
 
     def _start(self, claims: list[Any], source: Source, keeping_up: bool = False) -> _Batch:
         """Read a batch and check it: in the checker process when it is big enough, else here."""
@@ -241,9 +247,26 @@ class Hub:
         dispositions = self.processor.record(self.engine, batch.items)
         crash_point("after-commit")
         # By position: two identical AMQP messages in one batch share a claim name.
-        for claim, d in zip(batch.claims, dispositions, strict=True):
-            self._finish_file(batch.source, claim, d)
+        pairs = list(zip(batch.claims, dispositions, strict=True))
+        commit = self.log_sync.latest if self.log_sync is not None else 0
+        self._recorded.append(_Recorded(commit, batch.source, pairs))
+        self._archive_durable(wait=self.log_sync is None)
         return dispositions
+
+    def _archive_durable(self, wait: bool) -> None:
+        """Archive or quarantine the recorded batches whose commit is durable, oldest first:
+        a sync of the log since (the delivery thread syncs it before writing what the batch
+        answered) has made it so. With `wait`, all of them, syncing the log here if need be."""
+        while self._recorded:
+            done = self._recorded[0]
+            if self.log_sync is not None and not self.log_sync.durable(done.commit):
+                if not wait:
+                    return
+                self.log_sync.wait(done.commit)
+            crash_point("after-sync")
+            self._recorded.pop(0)
+            for claim, d in done.pairs:
+                self._finish_file(done.source, claim, d)
 
     def _finish_file(self, source: Source, claim: Any, d: Disposition, tries: int = 0) -> bool:
         """Archive or quarantine a recorded claim. A failure is logged and the claim kept for
@@ -285,6 +308,7 @@ class Hub:
         """
         held = {_name(c) for batch in self._checking for c in batch.claims + batch.reserved}
         held.update(_name(u.claim) for u in self._unfinished)
+        held.update(_name(claim) for r in self._recorded for claim, _ in r.pairs)
         held |= self._given_up
         stranded = self.folder.stranded(held, older_than=UNFINISHED_RETRY_SECONDS)
         if stranded:
@@ -349,8 +373,8 @@ class Hub:
 
         While the hub is behind (a source holds more than it gave), a batch handed to a
         checker process is recorded in a later round, after the next batch has been handed
-        over: one is checked while the other is recorded (with N checker processes, up to N
-        are checked meanwhile). A hub keeping up (every source gave all it had) records its
+        over: one is checked while the other is recorded (`Checker.depth` batches are in the
+        checker processes meanwhile: two a process). A hub keeping up (every source gave all it had) records its
         batches in the round that took them, once the round's other work is done
         (`_keeping_up`): a message then waits for no batch after its own. Batches are
         recorded in the order they were claimed.
@@ -440,6 +464,11 @@ class Hub:
         except Exception:  # the claims stay claimed: the next start finishes them
             log.exception("recording the last checked batch failed")
         self._checking.clear()
+        try:
+            self._archive_durable(wait=True)
+        except Exception:  # recorded: the next start archives them
+            log.exception("archiving the last recorded batch failed")
+        self._recorded.clear()
 
     def _round(self, deliverer: Deliverer) -> bool:
         """Claim and process one batch per source while the deliverer writes what is due.
@@ -462,6 +491,8 @@ class Hub:
             self._keeping_up = False
             self._finish_checking()
             deliverer.kick()
+        # The claims of batches whose commit is durable; once the input has run dry, all.
+        self._archive_durable(wait=not (claims or swept))
         return bool(claims or swept)
 
     def _start_checkpoints(self) -> None:
@@ -561,6 +592,15 @@ class _Batch:
     # are filled from its answer.
     reserved: list[Reservation] = field(default_factory=list)
     checker: int = -1  # its ticket in the checker processes, while `remote`
+
+
+@dataclass
+class _Recorded:
+    """A committed batch's claims with their dispositions, archived once the commit is durable."""
+
+    commit: int  # its number in the writer's LogSync (0 where commits are durable at once)
+    source: Source
+    pairs: list[tuple[Any, Disposition]]
 
 
 @dataclass

@@ -25,6 +25,7 @@ POINTS = [
     "after-parse",
     "in-transaction",
     "after-commit",
+    "after-sync",
     "during-delivery",
     "after-delivery-write",
 ]

@@ -22,6 +22,7 @@ from hub.console.scope import may_pull, own_partners
 from hub.console.tables import feed_cursors
 from hub.delivery.outbox import select_with_body
 from hub.pipeline import Inbound
+from hub.store.logsync import sync_log
 from hub.store.states import DeliveryState
 from hub.store.tables import deliveries, messages, receipts
 
@@ -367,6 +368,8 @@ def pull_feed(
             .order_by(deliveries.c.id)
             .limit(limit)
         ).all()
+    if rows:
+        sync_log(c.engine)  # served only once durable: the hub's writer does not wait
 
     def body(data: bytes) -> str:
         if encoding == "text":

@@ -18,6 +18,7 @@ from hub.delivery.backoff import retry_delay
 from hub.delivery.outbox import select_with_body
 from hub.faults import crash_point
 from hub.store.db import reading
+from hub.store.logsync import sync_log
 from hub.store.prepared import ByDialect, in_values, values_param
 from hub.store.states import DeliveryState
 from hub.store.tables import deliveries
@@ -228,6 +229,7 @@ def deliver_due(
         rows = _due(conn, skip, handover.in_flight() if handover is not None else None)
     if not rows:
         return 0
+    sync_log(engine)  # what the rows answer may not be durable yet (the hub's writer)
     done, failed = _attempt(rows, sinks, default)
     written_at = utcnow()  # the files are durable now; the write lock may take a while
     if handover is not None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, create_engine, event
 
 from hub.config import Settings
+from hub.store.logsync import LogSync
 from hub.workspace import Workspace
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # writers wait for each other rather than fail
@@ -57,8 +58,11 @@ def _register_sqlite_adapters() -> None:
             pending.append(kind)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, deferred_sync: bool = False) -> None:
     _register_sqlite_adapters()
+    # A committed message survives power loss: each commit syncs the log, or (the hub's
+    # writer, `writer_engine`) the log is synced by whoever acts on the commit (LogSync).
+    synchronous = "NORMAL" if deferred_sync else "FULL"
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record) -> None:
@@ -66,7 +70,7 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=FULL")  # a committed message survives power loss
+        cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
@@ -87,10 +91,22 @@ def _configure_sqlite(engine: Engine) -> None:
 
 _engines: dict[str, Engine] = {}
 _side_engines: dict[str, Engine] = {}
+_writer_engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
 
-def make_engine(url: str) -> Engine:
+def _noting_commits(log: LogSync) -> type[sqlite3.Connection]:
+    """A sqlite3 connection class that numbers its commits in `log`."""
+
+    class NotingCommits(sqlite3.Connection):
+        def commit(self) -> None:
+            super().commit()
+            log.committed()
+
+    return NotingCommits
+
+
+def make_engine(url: str, deferred_sync: bool = False) -> Engine:
     if url.startswith("sqlite"):
         # Each SQLite connection has its own page cache, and a connection that finds another
         # has committed since its last transaction drops all of it. The writer's connection
@@ -98,11 +114,15 @@ def make_engine(url: str) -> Engine:
         # pool hands out the connection given back last (the default is the one given back
         # first, which alternated the writer between two connections), and other threads use
         # a side engine (`side_engine`).
-        lifo = {"pool_use_lifo": True} if sqlite_path(url) else {}  # memory: one connection
-        engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, **lifo
-        )
-        _configure_sqlite(engine)
+        path = sqlite_path(url)
+        lifo = {"pool_use_lifo": True} if path else {}  # memory: one connection
+        connect_args: dict = {"check_same_thread": False, "timeout": 30}
+        deferred_sync = deferred_sync and path is not None
+        if deferred_sync:
+            assert path is not None
+            connect_args["factory"] = _noting_commits(LogSync.of(path))
+        engine = create_engine(url, connect_args=connect_args, **lifo)
+        _configure_sqlite(engine, deferred_sync)
     else:
         engine = create_engine(url, pool_pre_ping=True)
     return engine
@@ -136,12 +156,37 @@ def side_engine(engine: Engine) -> Engine:
         return side
 
 
+def writer_engine(engine: Engine) -> Engine:
+    """For the hub's main thread, on a SQLite file: the same database through connections
+    that commit without waiting for the disk (`synchronous=NORMAL`) and number their commits
+    (`LogSync.of(path)`), whose log the hub syncs before anything leaves it. Elsewhere the
+    engine itself. Other threads and commands keep `engine`, whose commits wait."""
+    url = engine.url.render_as_string(hide_password=False)
+    if engine.dialect.name != "sqlite" or sqlite_path(url) is None:
+        return engine
+    with _lock:
+        writer = _writer_engines.get(url)
+        if writer is None:
+            writer = _writer_engines[url] = make_engine(url, deferred_sync=True)
+        return writer
+
+
+def log_sync_of(engine: Engine) -> LogSync | None:
+    """The LogSync of a `writer_engine` (None for an engine whose commits wait)."""
+    url = engine.url.render_as_string(hide_password=False)
+    path = sqlite_path(url)
+    if path is None or _writer_engines.get(url) is not engine:
+        return None
+    return LogSync.of(path)
+
+
 def dispose_all() -> None:
     with _lock:
-        for engine in [*_engines.values(), *_side_engines.values()]:
+        for engine in [*_engines.values(), *_side_engines.values(), *_writer_engines.values()]:
             engine.dispose()
         _engines.clear()
         _side_engines.clear()
+        _writer_engines.clear()
 
 
 def sqlite_path(url: str) -> Path | None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from pathlib import Path
 
 from sqlalchemy import Engine
 
 _registry: dict[Path, LogSync] = {}
 _registry_lock = threading.Lock()
+_by_engine: weakref.WeakKeyDictionary[Engine, LogSync] = weakref.WeakKeyDictionary()
 
 
 class LogSync:
@@ -90,10 +92,14 @@ def sync_log(engine: Engine) -> None:
     serving the pull feed): make everything committed so far durable. On SQLite, a sync of
     the log, which covers commits made with `synchronous=NORMAL` by any process; elsewhere
     nothing (PostgreSQL's commits are durable when they return)."""
-    from hub.store.db import sqlite_path
-
     if engine.dialect.name != "sqlite":
         return
-    path = sqlite_path(engine.url.render_as_string(hide_password=False))
-    if path is not None:
-        LogSync.of(path).sync()
+    log = _by_engine.get(engine)
+    if log is None:
+        from hub.store.db import sqlite_path
+
+        path = sqlite_path(engine.url.render_as_string(hide_password=False))
+        if path is None:  # in memory
+            return
+        log = _by_engine[engine] = LogSync.of(path)  # resolved once, not at every round
+    log.sync()

@@ -317,6 +317,11 @@ def run_bench(options: BenchOptions, notes: list[str]) -> dict:
         into = STAGING if options.rate else "inbox"
         dropped = generate(ws, options.messages, types, seed=options.seed, into=into)
         generated = time.time() - t0
+        # The generated files reach the disk now, as a partner's files would long before the
+        # hub took them (the kernel writes dirty pages back within 30 s). Else the hub's first
+        # sync of the filesystem (a delivery round's syncfs) writes them all: a stall of
+        # ~300 ms that held the first receipts of a paced run (docs/performance.md, round 15).
+        os.sync()
         if options.rate:
             dispose_all()  # the hub is another process; ours reads only at the end
             start, end, peak_kib, cpu, dropped = _run_paced(ws, dropped, options.rate, notes)

@@ -374,9 +374,9 @@ class Hub:
         While the hub is behind (a source holds more than it gave), a batch handed to a
         checker process is recorded in a later round, after the next batch has been handed
         over: one is checked while the other is recorded (`Checker.depth` batches are in the
-        checker processes meanwhile: two a process). A hub keeping up (every source gave all it had) records its
-        batches in the round that took them, once the round's other work is done
-        (`_keeping_up`): a message then waits for no batch after its own. Batches are
+        checker processes meanwhile: two a process). A hub keeping up (every source gave all
+        it had) records its batches in the round that took them, once the round's other work
+        is done (`_keeping_up`): a message then waits for no batch after its own. Batches are
         recorded in the order they were claimed.
         """
         waiting = len(self._checking)  # handed over in earlier rounds: recorded first

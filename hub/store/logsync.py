@@ -1,4 +1,4 @@
-"""SQLite commits made durable beside the writer: its log synced by whoever acts on what it holds."""
+"""SQLite commits made durable beside the writer: the log synced by whoever acts on them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The hub's writer commits without waiting for the disk; nothing leaves before the log is synced."""
+"""The writer commits without waiting for the disk; nothing leaves before its log is synced."""
 
 from __future__ import annotations
 

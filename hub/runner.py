@@ -157,7 +157,7 @@ class Hub:
     def process_claims(self, claims: list[Any], source: Source | None = None) -> list[Disposition]:
         """Check, record and then archive or quarantine a batch of claims."""
         dispositions = self._finish(self._start(claims, source or self.folder))
-        self._archive_durable(wait=True)
+        self._archive_durable(keep=0)
         return dispositions
 
     def _start(self, claims: list[Any], source: Source, keeping_up: bool = False) -> _Batch:
@@ -250,17 +250,19 @@ class Hub:
         pairs = list(zip(batch.claims, dispositions, strict=True))
         commit = self.log_sync.latest if self.log_sync is not None else 0
         self._recorded.append(_Recorded(commit, batch.source, pairs))
-        self._archive_durable(wait=self.log_sync is None)
+        self._archive_durable(keep=1)
         return dispositions
 
-    def _archive_durable(self, wait: bool) -> None:
-        """Archive or quarantine the recorded batches whose commit is durable, oldest first:
-        a sync of the log since (the delivery thread syncs it before writing what the batch
-        answered) has made it so. With `wait`, all of them, syncing the log here if need be."""
+    def _archive_durable(self, keep: int) -> None:
+        """Archive or quarantine the recorded batches, oldest first, once their commit is
+        durable: a sync of the log since has made it so (usually the delivery thread's, which
+        syncs it before writing what the batch answered). The newest `keep` batches wait for
+        such a sync; older ones, if none came (a batch that answered nobody by file, say),
+        are made durable here: no claim waits longer than a batch after its own."""
         while self._recorded:
             done = self._recorded[0]
             if self.log_sync is not None and not self.log_sync.durable(done.commit):
-                if not wait:
+                if len(self._recorded) <= keep:
                     return
                 self.log_sync.wait(done.commit)
             crash_point("after-sync")
@@ -465,7 +467,7 @@ class Hub:
             log.exception("recording the last checked batch failed")
         self._checking.clear()
         try:
-            self._archive_durable(wait=True)
+            self._archive_durable(keep=0)
         except Exception:  # recorded: the next start archives them
             log.exception("archiving the last recorded batch failed")
         self._recorded.clear()
@@ -492,7 +494,7 @@ class Hub:
             self._finish_checking()
             deliverer.kick()
         # The claims of batches whose commit is durable; once the input has run dry, all.
-        self._archive_durable(wait=not (claims or swept))
+        self._archive_durable(keep=1 if claims or swept else 0)
         return bool(claims or swept)
 
     def _start_checkpoints(self) -> None:

@@ -152,6 +152,7 @@ def test_a_checker_process_that_dies_costs_nothing_the_hub_checks_the_batch_itse
 
     assert killed
     assert "the checker process failed" in caplog.text
+    assert "the checker process had failed" in caplog.text  # the batch queued behind it too
     entries = receipt_entries(hub_ws.outbox_of("platform"))
     assert sorted(e.status for e in entries) == ["120"] * 6 + ["2"] * 6
     with db(hub_ws).connect() as conn:
@@ -330,7 +331,7 @@ def test_a_batch_whose_recording_fails_is_recorded_in_a_later_round(hub_ws, keys
                     break
             except RuntimeError:
                 continue  # run_forever logs the failed round and goes on
-        hub._archive_durable(wait=True)  # as a round that finds nothing to claim ends
+        hub._archive_durable(keep=0)  # as a round that finds nothing to claim ends
     finally:
         hub.close()
     assert failures == [4]

@@ -150,3 +150,31 @@ def test_a_claim_is_archived_and_a_file_delivered_only_once_a_power_cut_would_ke
     out = {p.name for p in hub_ws.outbox.rglob("*.xml")}
     assert set(delivered) <= out
     shutil.rmtree(scratch)
+
+
+def test_with_no_delivery_to_sync_the_log_a_claim_waits_at_most_one_batch(hub_ws, keys):
+    """Rounds of the main thread alone (no delivery thread syncs the log): a batch's claims
+    stay until the next batch is recorded, then the main thread syncs the log itself (which
+    makes that next batch durable too); none is archived before it is durable, and none
+    waits longer."""
+    from tests.helpers import drop_orders
+
+    doc = config.read_document(hub_ws)
+    doc["hub"]["batch_size"] = 3
+    doc["hub"]["check_processes"] = 0
+    config.write_document(hub_ws, doc)
+    drop_orders(hub_ws, keys, 9, seed=310)
+    hub = Hub(hub_ws)
+    claimed = []
+    try:
+        for _ in range(3):
+            assert hub._claim_all()
+            claimed.append(len(list((hub_ws.claims / "platform").iterdir())))
+            assert all(hub.log_sync.durable(r.commit) is False for r in hub._recorded)
+        assert not hub._claim_all()
+        hub._archive_durable(keep=0)  # as a round that finds nothing to claim ends
+    finally:
+        hub.close()
+    assert claimed == [3, 0, 3]  # round 2 synced for round 1, and both were archived
+    assert not list((hub_ws.claims / "platform").iterdir())
+    assert len(list((hub_ws.archive).rglob("*.xml"))) == 9

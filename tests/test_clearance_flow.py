@@ -322,8 +322,12 @@ def test_a_new_list_is_inserted_without_a_look_up_and_a_deleted_one_comes_back_i
         for s in statements
         if re.match(r"\s*(INSERT INTO|UPDATE) lists\b", s) or re.search(r"\bFROM lists\b", s)
     ]
-    assert on_lists[0].startswith("INSERT INTO lists"), on_lists
-    assert "ON CONFLICT (agent_code, cop_no) DO NOTHING" in on_lists[0]
+    # its id is drawn first; then one INSERT writes it whole, its preNo in it
+    assert on_lists[0].startswith("SELECT coalesce(max(lists.id), 0) + 1"), on_lists
+    assert on_lists[1].startswith("INSERT INTO lists (id, "), on_lists
+    assert "ON CONFLICT (agent_code, cop_no) DO NOTHING" in on_lists[1]
+    numbering = [s for s in on_lists if s.startswith("UPDATE lists") and "pre_no" in s]
+    assert not numbering, numbering
     by_key = [s for s in on_lists if s.startswith("SELECT") and "lists.cop_no = " in s]
     assert not by_key, by_key
     first = the_list(hub_ws, p.cop_no)

@@ -170,10 +170,10 @@ def test_one_failing_list_in_the_sweep_leaves_the_others_moving(store_ws, keys, 
     bought = [purchase(81), purchase(82)]
     real = sweep.review
 
-    def failing_review(desk, row):
+    def failing_review(desk, row, **written):
         if row.cop_no == bought[0].cop_no:
             desk.conn.exec_driver_sql("SELECT no_such_column FROM lists")
-        return real(desk, row)
+        return real(desk, row, **written)
 
     monkeypatch.setattr(sweep, "review", failing_review)
     send_documents(store_ws, keys, bought)

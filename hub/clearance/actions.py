@@ -47,8 +47,8 @@ def declare(desk: Desk, row: Row) -> Row:
     )
     if send_copies(desk, row):
         return row  # 3 once the copy is delivered (sweep)
-    row = move(desk, row, ListState.SENT, info="发送海关成功")
-    return review(desk, row)
+    sent = move(desk, row, ListState.SENT, info="发送海关成功", write=False)
+    return review(desk, sent, stored=row)
 
 
 def delete(desk: Desk, row: Row) -> Row:

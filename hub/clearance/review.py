@@ -248,12 +248,17 @@ def check_limits(desk: Desk, row: Row, value: Decimal, year: str) -> Failure | N
 # ---------------------------------------------------------------- the review
 
 
-def review(desk: Desk, row: Row) -> Row:
-    """Review a list that reached customs (3); returns it accepted and beyond, returned, or waiting."""
+def review(desk: Desk, row: Row, *, stored: Row | None = None) -> Row:
+    """Review a list that reached customs (3); returns it accepted and beyond, returned, or waiting.
+
+    `stored`: the list as its row is written, when `row` carries moves made with
+    `write=False` (the sweep's move to 3): the review writes them with its own, in one UPDATE.
+    """
     assert row.state == ListState.SENT, row.state
+    stored = row if stored is None else stored
     docs = documents(desk.conn, row)
     if docs.missing:
-        return _wait(desk, row, "; ".join(docs.missing))
+        return _wait(desk, store(desk, stored, row), "; ".join(docs.missing))
     for failure in (
         check_consignee(row, docs),
         check_three_orders(row, docs),
@@ -261,12 +266,12 @@ def review(desk: Desk, row: Row) -> Row:
         check_country(row, docs),
     ):
         if failure:
-            return _return(desk, row, failure)
+            return _return(desk, row, failure, stored)
     value = taxes.dutiable_value(row.head, row.lines)
     year = stamp8(desk.now)[:4]
     failure = check_limits(desk, row, value, year)
     if failure:
-        return _return(desk, row, failure)
+        return _return(desk, row, failure, stored)
     table = taxes.load_table(desk.path(desk.settings.clearance.tax_file))
     bill = taxes.compute(row.head, row.lines, table)
     code = row.assure_code or ""
@@ -277,11 +282,10 @@ def review(desk: Desk, row: Row) -> Row:
             if have is None
             else f"assureCode {code} balance {have} cannot cover the tax {bill.total}"
         )
-        return _return(desk, row, Failure(Reason.GUARANTEE, detail))
+        return _return(desk, row, Failure(Reason.GUARANTEE, detail), stored)
     invt_no = invt_no_for(row, desk.now)
     _record_tax_bill(desk, row, invt_no, bill)
     # From here on nothing reads the list's own row back: its moves are written once, at the end.
-    sent = row
     row = move(
         desk,
         row,
@@ -313,7 +317,7 @@ def review(desk: Desk, row: Row) -> Row:
         )
     else:
         row = _release_without_review(desk, row)
-    return store(desk, sent, row)
+    return store(desk, stored, row)
 
 
 def _release_without_review(desk: Desk, row: Row) -> Row:
@@ -331,8 +335,8 @@ def _release_without_review(desk: Desk, row: Row) -> Row:
     return move(desk, row, ListState.CLOSED, info="结关", write=False)
 
 
-def _return(desk: Desk, row: Row, failure: Failure) -> Row:
-    return move(
+def _return(desk: Desk, row: Row, failure: Failure, stored: Row) -> Row:
+    returned = move(
         desk,
         row,
         ListState.RETURNED,
@@ -340,7 +344,9 @@ def _return(desk: Desk, row: Row, failure: Failure) -> Row:
         code=failure.code,
         reason_code=failure.reason,
         values={"waiting_since": None, "waiting_for": None},
+        write=False,
     )
+    return store(desk, stored, returned)
 
 
 def _wait(desk: Desk, row: Row, missing: str) -> Row:
@@ -353,7 +359,8 @@ def _wait(desk: Desk, row: Row, missing: str) -> Row:
         after = update_list(desk.conn, row.id, {"waiting_since": since, "waiting_for": missing})
     if desk.now - since >= wait:
         detail = f"{missing} within {desk.settings.clearance.wait_seconds:g} s of the declaration"
-        return _return(desk, row, Failure(Reason.THREE_ORDERS, detail))
+        written = after if after is not None else row
+        return _return(desk, written, Failure(Reason.THREE_ORDERS, detail), written)
     if after is None and row.waiting_for != missing:
         after = update_list(desk.conn, row.id, {"waiting_for": missing})
     return after if after is not None else get(desk.conn, row.id)

@@ -151,8 +151,9 @@ def _sent(desk: Desk, list_id: int) -> int:
     row = _DECLARED_LIST.first(desk.conn, {"list_id": list_id})
     if row is None or row.state != ListState.DECLARED or not row.copies_out:
         return 0  # another worker has it, or moved it on already
-    row = move(desk, row, ListState.SENT, info="发送海关成功")
-    review(desk, row)
+    # The move to 3 is written with the review's moves: one UPDATE of the list.
+    sent = move(desk, row, ListState.SENT, info="发送海关成功", write=False)
+    review(desk, sent, stored=row)
     return 1
 
 

@@ -14,8 +14,9 @@ from hub import config
 from hub.clearance.tables import lists, tax_bills
 from hub.clearance.tax import Rate, TaxTable, compute
 from hub.codes import LIST_DECLARED
+from hub.constants import CEB_NS
 from hub.generator import DEMO_PARTIES, cancel_message, make_purchases, refund_message
-from hub.store.tables import deliveries
+from hub.store.tables import deliveries, receipts
 from tests.clearance_support import (
     balance,
     configure,
@@ -32,7 +33,7 @@ from tests.clearance_support import (
     the_list,
     year_total,
 )
-from tests.helpers import cli, receipt_entries, traced_sql
+from tests.helpers import cli, files, receipt_entries, traced_sql, unwrap
 from tests.helpers import statuses as statuses_of
 
 GUARANTEE = Decimal("10000")
@@ -57,6 +58,37 @@ def test_a_list_before_its_documents_is_reviewed_when_the_last_one_arrives(hub_w
     send_documents(hub_ws, keys, [p], order=False, payment=False)
     run(hub_ws)
     assert codes(hub_ws, p) == ["2", "3", "120", "399", "800", "899"]
+
+
+def test_the_statuses_a_list_reaches_in_one_step_are_answered_in_one_ceb622(hub_ws, keys):
+    """Declared: one file; sent, reviewed and closed by the sweep: one file of five entries,
+    in their order (a CEB622 holds 1..100 InventoryReturn). The receipts table keeps a row an
+    entry, the files' guids."""
+    set_guarantee(hub_ws, GUARANTEE)
+    p = purchase(63)
+    declare_purchase(hub_ws, keys, p)
+    by_file = {}
+    for path in files(hub_ws.outbox_of("agent"), "CEB622Message_*.xml"):
+        root = unwrap(path.read_bytes())
+        by_file[root.get("guid")] = [
+            (ent.findtext(f"{{{CEB_NS}}}copNo"), ent.findtext(f"{{{CEB_NS}}}returnStatus"))
+            for ent in root
+        ]
+    assert sorted(by_file.values()) == [
+        [(p.cop_no, "2")],
+        [(p.cop_no, s) for s in ("3", "120", "399", "800", "899")],
+    ]
+    row = the_list(hub_ws, p.cop_no)
+    with db(hub_ws).connect() as conn:
+        stored = conn.execute(
+            select(receipts.c.guid, receipts.c.return_status)
+            .where(receipts.c.record_table == "lists", receipts.c.record_id == row.id)
+            .order_by(receipts.c.id)
+        ).all()
+    assert [(by_file[guid][0][0], status) for guid, status in stored] == [
+        (p.cop_no, s) for s in ("2", "3", "120", "399", "800", "899")
+    ]
+    assert len({guid for guid, _ in stored}) == 2
 
 
 def test_a_list_whose_documents_never_come_is_returned_for_reason_2_after_the_wait(hub_ws, keys):

@@ -42,6 +42,8 @@ class Pending:
     receipts: list[dict] = field(default_factory=list)
     deliveries: list[Queued] = field(default_factory=list)
     routed: list[str] = field(default_factory=list)  # partners given the new message's copy
+    # CEB622 entries of the moves, sent at the flush: a list's in one message (`Desk.flush`).
+    answers: list[tuple[Row, ReceiptEntry]] = field(default_factory=list)
 
 
 @dataclass
@@ -78,10 +80,22 @@ class Desk:
     new_message: NewMessage | None = None  # with `pending` only
 
     def flush(self) -> None:
-        """Write the kept rows: the log, the receipts, then the delivery rows."""
+        """Write the kept rows: the log, the receipts, then the delivery rows.
+
+        The receipts of a list's moves since the last flush go in one CEB622, an
+        InventoryReturn a move in their order (the spec allows 1..100 a message): a review
+        that accepts, concludes, releases and closes a list answers with one file, not four.
+        """
         p = self.pending
         if p is None:
             return
+        by_list: dict[int, tuple[Row, list[ReceiptEntry]]] = {}
+        for row, entry in p.answers:
+            entries = by_list[row.id][1] if row.id in by_list else []
+            entries.append(entry)
+            by_list[row.id] = (row, entries)  # the latest row: its addressees
+        for row, entries in by_list.values():
+            _send(self, row, entries)
         _INSERT_LOG.execute_many(self.conn, p.logs)
         _INSERT_RECEIPT.execute_many(self.conn, p.receipts)
         if p.deliveries:
@@ -97,6 +111,7 @@ class Desk:
             self.pending.receipts.clear()
             self.pending.deliveries.clear()
             self.pending.routed.clear()
+            self.pending.answers.clear()
 
     @property
     def settings(self) -> Settings:
@@ -284,27 +299,39 @@ def receipt_keys(row: Row) -> dict[str, str]:
 
 
 def send_receipt(desk: Desk, row: Row, status: str, info: str) -> None:
-    """A CEB622 for one list to its agent and to the subscribers that want receipts."""
+    """A CEB622 for one list to its agent and to the subscribers that want receipts; with a
+    desk's `pending`, an entry of the one its flush sends."""
     entry = ReceiptEntry(status, info, receipt_keys(row), guid=row.guid)
-    receipt = build_receipt(LIST, [entry], when=desk.now)
-    stored = dict(
-        guid=receipt.guid,
-        msg_type=receipt.msg_type,
-        partner_id=row.partner_id,
-        message_id=row.message_id,
-        record_table="lists",
-        record_id=row.id,
-        record_key=f"{row.agent_code}|{row.cop_no}"[:128],
-        record_guid=row.guid,
-        return_status=status,
-        return_info=entry.return_info[:4000],
-        returned_at=desk.now,
-    )
+    if desk.pending is not None:
+        desk.pending.answers.append((row, entry))
+    else:
+        _send(desk, row, [entry])
+
+
+def _send(desk: Desk, row: Row, entries: list[ReceiptEntry]) -> None:
+    """One CEB622 of `entries` (all of list `row`): a receipts row an entry, a file an addressee."""
+    receipt = build_receipt(LIST, entries, when=desk.now)
+    stored = [
+        dict(
+            guid=receipt.guid,
+            msg_type=receipt.msg_type,
+            partner_id=row.partner_id,
+            message_id=row.message_id,
+            record_table="lists",
+            record_id=row.id,
+            record_key=f"{row.agent_code}|{row.cop_no}"[:128],
+            record_guid=row.guid,
+            return_status=entry.return_status,
+            return_info=entry.return_info[:4000],
+            returned_at=desk.now,
+        )
+        for entry in entries
+    ]
     pending = desk.pending
     if pending is not None:
-        pending.receipts.append(stored)
+        pending.receipts.extend(stored)
     else:
-        _INSERT_RECEIPT.execute(desk.conn, stored)
+        _INSERT_RECEIPT.execute_many(desk.conn, stored)
     settings = desk.settings
     for partner_id in [row.partner_id, *(row.subscribers or [])]:
         partner = settings.partner(partner_id)

@@ -34,6 +34,8 @@ __all__ = ["DECIDING_ROLES", "Disposition", "Inbound", "Processor", "Stages", "V
 
 log = logging.getLogger(__name__)
 
+RECEIPT_ENTRIES = 100  # `…Return` entries a receipt holds at most (spec §1.1: 1..100)
+
 
 @dataclass
 class Disposition:
@@ -251,11 +253,13 @@ class Processor:
         now: datetime,
         writes: _Writes,
     ) -> None:
-        """One receipt per step: the first carries every record's first status, and so on."""
+        """The records' statuses in one receipt, step by step: every record's first status,
+        then every second one (an order is 2 then 120); a receipt holds at most
+        `RECEIPT_ENTRIES`, so a message of more records' statuses is answered in several."""
         assert item.msg_type is not None
         depth = max((len(o.statuses) for _, o in outcomes), default=0)
+        entries, refs = [], []
         for step in range(depth):
-            entries, refs = [], []
             for record, outcome in outcomes:
                 if step < len(outcome.statuses):
                     status, info = outcome.statuses[step]
@@ -268,8 +272,10 @@ class Processor:
                         )
                     )
                     refs.append(outcome)
-            receipt = build_receipt(item.msg_type, entries, when=now)
-            self._store_receipt(conn, item, message_id, receipt, refs, now, writes)
+        for start in range(0, len(entries), RECEIPT_ENTRIES):
+            part = slice(start, start + RECEIPT_ENTRIES)
+            receipt = build_receipt(item.msg_type, entries[part], when=now)
+            self._store_receipt(conn, item, message_id, receipt, refs[part], now, writes)
 
     def _store_receipt(
         self,

@@ -78,7 +78,11 @@ def by_id(got) -> Counter:
 
 
 def receipt_codes(got) -> Counter:
-    return Counter(unwrap(body).findtext("{*}OrderReturn/{*}returnStatus") for _, body in got)
+    return Counter(
+        status.text
+        for _, body in got
+        for status in unwrap(body).iterfind("{*}OrderReturn/{*}returnStatus")
+    )
 
 
 def test_thousand_messages_consumed_and_answered_exactly_once(mq_ws, keys, broker, q):
@@ -88,7 +92,7 @@ def test_thousand_messages_consumed_and_answered_exactly_once(mq_ws, keys, broke
     assert counts(mq_ws) == {"messages": 1000, "accepted": 1000, "orders": 1000, "receipts": 2000}
     assert broker.count(q.inbound) == 0  # every message acknowledged
     answers = broker.drain(q.receipts)
-    assert len(answers) == 2000 and set(by_id(answers).values()) == {1}
+    assert len(answers) == 1000 and set(by_id(answers).values()) == {1}  # 2 and 120 in one
     assert receipt_codes(answers) == {"2": 1000, "120": 1000}
     copies = broker.drain(q.customs)
     assert len(copies) == 1000 and set(by_id(copies).values()) == {1}
@@ -149,7 +153,7 @@ def test_broker_restarted_mid_run_nothing_lost(mq_ws, keys, broker, q):
         assert "127.0.0.1" in down["amqp-in:platform"]["last_error"]
         assert data["delivery_backlog"]["by_partner"]["customs"] == {"retrying": 5}
         assert counts(mq_ws)["accepted"] == 15
-        assert len(files(mq_ws.outbox_of("shop"))) == 10  # folder partners were served
+        assert len(files(mq_ws.outbox_of("shop"))) == 5  # folder partners were served
 
     hub.run_once()  # the same hub reconnects
     assert counts(mq_ws) == {"messages": 25, "accepted": 25, "orders": 25, "receipts": 50}

@@ -14,7 +14,7 @@ from hub.clock import utcnow
 from hub.generator import DEMO_PARTIES, dxp_envelope, make_purchases, order_message, to_bytes
 from hub.signing import key_name, load_trusted, verify_enveloped
 from hub.store.db import engine_for
-from hub.store.tables import deliveries, messages, orders
+from hub.store.tables import deliveries, messages, orders, receipts
 from tests.helpers import SAMPLES, cli, files, receipt_entries, statuses, unwrap
 
 
@@ -98,6 +98,25 @@ def test_generated_signed_order_and_everything_sent_validates(hub_ws, keys):
         assert all(d.state == "delivered" for d in conn.execute(select(deliveries.c.state)))
 
 
+def test_a_message_is_answered_in_one_receipt_of_at_most_a_hundred_entries(hub_ws, keys):
+    """Every order's 2, then every order's 120, in one receipt while they fit (the spec's
+    1..100 entries): 60 orders are answered in two files, 100 entries and 20."""
+    purchases = make_purchases(60, seed=8)
+    src = hub_ws.root / "orders.xml"
+    src.write_bytes(to_bytes(order_message(purchases, DEMO_PARTIES, sign=keys["platform"].sign)))
+    assert cli(hub_ws, "submit", src, "--from", "platform") == 0
+    assert cli(hub_ws, "run", "--once") == 0
+
+    by_size = sorted(
+        ([e.findtext("{*}returnStatus") for e in unwrap(path.read_bytes())], path.name)
+        for path in files(hub_ws.outbox_of("platform"))
+    )
+    assert [statuses for statuses, _ in by_size] == [["120"] * 20, ["2"] * 60 + ["120"] * 40]
+    with _db(hub_ws).connect() as conn:
+        rows = conn.execute(select(receipts.c.guid, receipts.c.return_status)).all()
+    assert len(rows) == 120 and len({guid for guid, _ in rows}) == 2
+
+
 def test_run_once_exits_zero_on_an_empty_workspace(ws):
     assert cli(ws, "run", "--once") == 0
 
@@ -166,7 +185,7 @@ def test_a_message_inside_a_dxp_envelope_is_answered_inside_one_signed_by_the_hu
     cli(hub_ws, "submit", hub_ws.root / "env.xml", "--from", "platform")
     cli(hub_ws, "run", "--once")
     sent = files(hub_ws.outbox_of("platform"))
-    assert len(sent) == 2
+    assert len(sent) == 1  # one receipt: 2 and 120
     hub_cert = load_trusted(hub_ws.keys / "hub.cert.pem", label="hub")
     for path in sent:
         root = etree.fromstring(path.read_bytes())

@@ -98,7 +98,7 @@ def test_the_hubs_writes_run_one_after_another_on_one_connection_so_its_page_cac
         delivered = select(func.count()).select_from(deliveries).where(
             deliveries.c.delivered_at.is_not(None)
         )  # fmt: skip
-        assert conn.scalar(delivered) >= 400 * 4
+        assert conn.scalar(delivered) >= 400 * 3  # a receipt and two copies a message, at least
 
 
 def test_only_a_sqlite_file_gets_a_side_engine():

@@ -8,6 +8,7 @@ import sys
 import tomllib
 
 WORKER = "import sys; from hub.cli import main; sys.exit(main(sys.argv[1:]))"
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1/test"
 
 
 def test_bench_json_has_every_figure_and_every_message_is_answered(tmp_path):
@@ -117,3 +118,21 @@ def test_the_paced_bench_asks_whether_all_is_answered_without_the_write_lock(
         writer.execute("ROLLBACK")
         writer.close()
         db.dispose_all()
+
+
+def test_bench_of_two_postgresql_workers_keeps_their_log_lines_in_the_workspace(tmp_path):
+    """Every message answered; the workers' log (a line a message) is kept beside the
+    workspace, as a paced run's is, and not written to the terminal of the bench."""
+    kept = tmp_path / "kept"
+    args = ["bench", "--messages", "40", "--workers", "2", "--json", "--keep", kept]
+    args += ["--database-url", PG_URL]
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER, *args], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert (result["workers"], result["database"]) == (2, "postgresql")
+    assert result["messages"] == result["answered"] == 40 and result["unanswered"] == 0
+    log = (kept / "ws" / "bench-workers.log").read_text().splitlines()
+    assert sum(1 for line in log if json.loads(line).get("stage") == "done") == 40
+    assert '"stage": "done"' not in done.stderr

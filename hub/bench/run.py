@@ -172,9 +172,16 @@ def _run_workers(ws: Workspace, workers: int) -> tuple[float, float, int, float]
     """(start, end, largest worker peak RSS in KiB, CPU seconds of all) of N `cebhub run
     --once` processes."""
     args = [sys.executable, "-c", WORKER_CODE, "-w", str(ws.root), "run", "--once"]
+    args += ["--log-format", "json"]
     start = time.time()
-    # As `cebhub run --workers N` starts them: numbered, so that no worker starts helpers
-    procs = [subprocess.Popen(args, env={**os.environ, WORKER_ENV: str(i)}) for i in range(workers)]
+    # As `cebhub run --workers N` starts them: numbered, so that no worker starts helpers.
+    # Their log lines (one a message) go to the workspace, as a paced run's do, not to the
+    # terminal of whoever runs the bench.
+    with open(ws.root / "bench-workers.log", "wb") as log_file:
+        procs = [
+            subprocess.Popen(args, env={**os.environ, WORKER_ENV: str(i)}, stderr=log_file)
+            for i in range(workers)
+        ]
     peak, cpu, failed = 0, 0.0, []
     for proc in procs:
         _, status, usage = os.wait4(proc.pid, 0)
@@ -184,7 +191,8 @@ def _run_workers(ws: Workspace, workers: int) -> tuple[float, float, int, float]
         if proc.returncode:
             failed.append(proc.returncode)
     if failed:
-        raise RuntimeError(f"worker exit codes {failed}")
+        tail = (ws.root / "bench-workers.log").read_bytes()[-2000:].decode(errors="replace")
+        raise RuntimeError(f"worker exit codes {failed}; the end of their log:\n{tail}")
     return start, time.time(), peak, cpu
 
 

@@ -58,6 +58,24 @@ def test_a_list_before_its_documents_is_reviewed_when_the_last_one_arrives(hub_w
     send_documents(hub_ws, keys, [p], order=False, payment=False)
     run(hub_ws)
     assert codes(hub_ws, p) == ["2", "3", "120", "399", "800", "899"]
+    # the review the waybill set off answered in one file, as the sweep's do
+    assert sorted(agent_files(hub_ws).values()) == [
+        [(p.cop_no, "120"), (p.cop_no, "399"), (p.cop_no, "800"), (p.cop_no, "899")],
+        [(p.cop_no, "2")],
+        [(p.cop_no, "3")],
+    ]
+
+
+def agent_files(ws) -> dict[str, list[tuple[str, str]]]:
+    """(copNo, returnStatus) of each InventoryReturn of each CEB622 the agent got, by guid."""
+    by_file = {}
+    for path in files(ws.outbox_of("agent"), "CEB622Message_*.xml"):
+        root = unwrap(path.read_bytes())
+        by_file[root.get("guid")] = [
+            (ent.findtext(f"{{{CEB_NS}}}copNo"), ent.findtext(f"{{{CEB_NS}}}returnStatus"))
+            for ent in root
+        ]
+    return by_file
 
 
 def test_the_statuses_a_list_reaches_in_one_step_are_answered_in_one_ceb622(hub_ws, keys):
@@ -67,13 +85,7 @@ def test_the_statuses_a_list_reaches_in_one_step_are_answered_in_one_ceb622(hub_
     set_guarantee(hub_ws, GUARANTEE)
     p = purchase(63)
     declare_purchase(hub_ws, keys, p)
-    by_file = {}
-    for path in files(hub_ws.outbox_of("agent"), "CEB622Message_*.xml"):
-        root = unwrap(path.read_bytes())
-        by_file[root.get("guid")] = [
-            (ent.findtext(f"{{{CEB_NS}}}copNo"), ent.findtext(f"{{{CEB_NS}}}returnStatus"))
-            for ent in root
-        ]
+    by_file = agent_files(hub_ws)
     assert sorted(by_file.values()) == [
         [(p.cop_no, "2")],
         [(p.cop_no, s) for s in ("3", "120", "399", "800", "899")],

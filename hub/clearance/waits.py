@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import and_, bindparam, or_, select
 
-from hub.clearance.lifecycle import Desk, get
+from hub.clearance.lifecycle import Desk, Pending, get
 from hub.clearance.review import review
 from hub.clearance.states import ListState
 from hub.clearance.tables import lists
@@ -41,9 +41,11 @@ def on_documents(ctx, msg_root: str, accepted: Sequence[Record]) -> int:
         for row in _with_keys(link, len(keys)).all(ctx.conn, params)
         if row.state == ListState.SENT and row.waiting_since is not None
     ]
-    desk = Desk(ctx.conn, ctx.router, ctx.now, actor="hub")
+    # A list's receipts of its review go in one CEB622 (`Desk.flush`), written before the next.
+    desk = Desk(ctx.conn, ctx.router, ctx.now, actor="hub", pending=Pending())
     for list_id in ids:
         review(desk, get(ctx.conn, list_id))
+        desk.flush()
     return len(ids)
 
 

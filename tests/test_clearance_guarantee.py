@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from decimal import Decimal
@@ -11,7 +12,16 @@ from sqlalchemy import func, select
 from hub import config
 from hub.clearance.tables import guarantee_ledger, lists
 from hub.generator import make_purchases
-from tests.clearance_support import balance, db, run, send_documents, send_list, set_guarantee
+from tests.clearance_support import (
+    balance,
+    db,
+    list_receipts,
+    run,
+    send_documents,
+    send_list,
+    set_guarantee,
+)
+from tests.helpers import traced_sql
 
 CLI = "import sys; from hub.cli import main; sys.exit(main(sys.argv[1:]))"
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
@@ -65,3 +75,65 @@ def test_two_processes_declaring_against_one_guarantee_never_overdraw_it(hub_ws,
     assert left >= 0
     assert left == start - sum(r.tax for r in accepted)
     assert ledger == left  # set + debits, nothing lost or doubled
+
+
+def _sweep_of_three(hub_ws, keys, start: Decimal) -> list:
+    """Three lists declared with their documents, reviewed by one sweep; their taxes."""
+    bought = make_purchases(3, seed=72)
+    send_documents(hub_ws, keys, bought)
+    send_list(hub_ws, keys, bought)
+    set_guarantee(hub_ws, start)
+    return bought
+
+
+def test_a_sweep_takes_its_lists_tax_off_the_guarantee_in_one_update_at_its_end(hub_ws, keys):
+    """The guarantee's row is written once a sweep transaction, after every list's step (on
+    PostgreSQL, locked from there to the commit): not once a list, from the first list on."""
+    _sweep_of_three(hub_ws, keys, Decimal("10000"))
+    statements: list[str] = []
+    with traced_sql(statements):
+        run(hub_ws)
+        run(hub_ws)
+    debits = [s for s in statements if s.lstrip().startswith("UPDATE guarantees")]
+    with db(hub_ws).connect() as conn:
+        rows = conn.execute(select(lists.c.state, lists.c.tax)).all()
+        ledger = conn.execute(select(guarantee_ledger.c.kind, guarantee_ledger.c.amount)).all()
+    assert [r.state for r in rows] == ["closed"] * 3
+    assert len(debits) == 1, debits
+    total = sum(r.tax for r in rows)
+    assert Decimal(re.search(r"guarantees\.balance - ([\d.]+)\)", debits[0]).group(1)) == total
+    assert balance(hub_ws) == Decimal("10000") - total
+    assert sorted(a for k, a in ledger if k == "debit") == sorted(-r.tax for r in rows)
+
+
+def test_a_guarantee_drawn_on_during_a_sweep_has_its_lists_done_again_debit_by_debit(
+    hub_ws, keys, monkeypatch, caplog
+):
+    """The sweep reads a balance that covers its lists, but another worker has drawn the
+    guarantee down to a cent since: the end's conditional UPDATE takes nothing, the lists
+    are done again with their debits made at once, and each is returned for reason 5.
+    Nothing of the first attempt stays: no debit in the ledger, no receipt."""
+    from hub.clearance import guarantee as guarantees
+
+    _sweep_of_three(hub_ws, keys, Decimal("0.01"))
+    read, seen = guarantees.balance, []
+
+    def read_before_the_other_worker(conn, code):
+        seen.append(code)
+        return Decimal("10000") if len(seen) == 1 else read(conn, code)
+
+    monkeypatch.setattr(guarantees, "balance", read_before_the_other_worker)
+    with caplog.at_level("INFO", logger="hub.clearance.sweep"):
+        run(hub_ws)
+        run(hub_ws)
+    assert seen  # the sweep read the balance it deferred against
+    assert "was drawn on during the sweep" in caplog.text
+    with db(hub_ws).connect() as conn:
+        rows = conn.execute(select(lists.c.state, lists.c.return_info)).all()
+        kinds = conn.execute(select(guarantee_ledger.c.kind)).scalars().all()
+    assert [r.state for r in rows] == ["returned"] * 3
+    assert all(r.return_info.startswith("[R5]") for r in rows)
+    assert kinds == ["set"]  # the first attempt's debits were rolled back with it
+    assert balance(hub_ws) == Decimal("0.01")
+    for p in make_purchases(3, seed=72):
+        assert [s for s, _ in list_receipts(hub_ws, p.cop_no)] == ["2", "3", "100"]

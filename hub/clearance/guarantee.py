@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -86,3 +87,60 @@ def _ledger(
         conn,
         dict(assure_code=code, list_id=list_id, kind=kind, amount=amount, at=now, note=note),
     )
+
+
+class GuaranteeMoved(Exception):
+    """Deferred debits no longer fit: the guarantee was drawn on since its balance was read."""
+
+
+@dataclass
+class DeferredDebits:
+    """The debits of a sweep's transaction, taken off each guarantee in one statement at its
+    end (`apply`), so that its row is locked from that UPDATE to the commit instead of from
+    the first list's debit: two PostgreSQL workers sweeping at once waited on it for each
+    other's whole transaction (docs/performance.md, rounds 15 and 16).
+
+    A list's debit is decided on the balance read once a transaction, read again before a
+    list is refused; each is in the ledger at once. `apply`'s UPDATE is conditional, as
+    `debit`'s is, so a balance never goes below zero: if another worker drew on it meanwhile,
+    GuaranteeMoved, and the sweep does its lists again with their debits made at once.
+    """
+
+    balances: dict[str, Decimal | None] = field(default_factory=dict)
+    taken: dict[str, Decimal] = field(default_factory=dict)  # by lists whose step is done
+
+    def debit(
+        self,
+        conn: Connection,
+        code: str,
+        amount: Decimal,
+        list_id: int,
+        now: datetime,
+        pending: list[tuple[str, Decimal]],
+    ) -> bool:
+        """`debit` deferred: noted in `pending` (the list's, until `take`) if it fits."""
+        held = self.taken.get(code, Decimal(0)) + sum(
+            (a for c, a in pending if c == code), Decimal(0)
+        )
+        have = self.balances.get(code)
+        if have is None or have - held < amount:
+            have = self.balances[code] = balance(conn, code)
+        if have is None or have - held < amount:
+            return False
+        pending.append((code, amount))
+        _ledger(conn, code, list_id, "debit", -amount, now, "tax of list")
+        return True
+
+    def take(self, debits: list[tuple[str, Decimal]]) -> None:
+        """A list's deferred debits, once its step has been written."""
+        for code, amount in debits:
+            self.taken[code] = self.taken.get(code, Decimal(0)) + amount
+
+    def apply(self, conn: Connection, now: datetime) -> None:
+        """Take the debits off their guarantees (in the order of their codes: two workers
+        never lock two guarantees in opposite orders)."""
+        for code in sorted(self.taken):
+            params = {"code": code, "amount": self.taken[code], "now": now}
+            if _DEBIT.execute(conn, params).rowcount != 1:
+                raise GuaranteeMoved(code)
+        self.taken.clear()

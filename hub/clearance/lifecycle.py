@@ -44,6 +44,7 @@ class Pending:
     routed: list[str] = field(default_factory=list)  # partners given the new message's copy
     # CEB622 entries of the moves, sent at the flush: a list's in one message (`Desk.flush`).
     answers: list[tuple[Row, ReceiptEntry]] = field(default_factory=list)
+    debits: list[tuple[str, Decimal]] = field(default_factory=list)  # deferred (`Desk.deferred`)
 
 
 @dataclass
@@ -78,6 +79,8 @@ class Desk:
     root: Path | None = None  # the workspace, for workspace-relative reference files
     pending: Pending | None = None
     new_message: NewMessage | None = None  # with `pending` only
+    # With `pending`: guarantee debits taken at the end of the transaction (the sweep's).
+    deferred: guarantee.DeferredDebits | None = None
 
     def flush(self) -> None:
         """Write the kept rows: the log, the receipts, then the delivery rows.
@@ -102,6 +105,8 @@ class Desk:
             self.router.flush(self.conn, p.deliveries)
         if p.routed and self.new_message is not None:
             self.new_message.routed.update(p.routed)
+        if self.deferred is not None:
+            self.deferred.take(p.debits)
         self.discard()
 
     def discard(self) -> None:
@@ -112,6 +117,7 @@ class Desk:
             self.pending.deliveries.clear()
             self.pending.routed.clear()
             self.pending.answers.clear()
+            self.pending.debits.clear()
 
     @property
     def settings(self) -> Settings:
@@ -296,6 +302,13 @@ def receipt_keys(row: Row) -> dict[str, str]:
         "preNo": row.pre_no or "",
         "invtNo": row.invt_no or "",
     }
+
+
+def debit(desk: Desk, code: str, amount: Decimal, list_id: int) -> bool:
+    """Take a list's tax off its guarantee: at once, or with the desk's deferred debits."""
+    if desk.deferred is None or desk.pending is None or amount <= 0:
+        return guarantee.debit(desk.conn, code, amount, list_id, desk.now)
+    return desk.deferred.debit(desk.conn, code, amount, list_id, desk.now, desk.pending.debits)
 
 
 def send_receipt(desk: Desk, row: Row, status: str, info: str) -> None:

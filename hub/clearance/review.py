@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Row, bindparam, delete, insert, select
 from hub.clearance import guarantee, quota, risk
 from hub.clearance import tax as taxes
 from hub.clearance.identity import REGISTRY, id_number_problem
-from hub.clearance.lifecycle import Desk, get, invt_no_for, move, store, update_list
+from hub.clearance.lifecycle import Desk, debit, get, invt_no_for, move, store, update_list
 from hub.clearance.states import Decision, ListState
 from hub.clearance.tables import tax_bills
 from hub.clock import as_utc, stamp8
@@ -275,7 +275,7 @@ def review(desk: Desk, row: Row, *, stored: Row | None = None) -> Row:
     table = taxes.load_table(desk.path(desk.settings.clearance.tax_file))
     bill = taxes.compute(row.head, row.lines, table)
     code = row.assure_code or ""
-    if not guarantee.debit(desk.conn, code, bill.total, row.id, desk.now):
+    if not debit(desk, code, bill.total, row.id):
         have = guarantee.balance(desk.conn, code)
         detail = (
             f"no guarantee is lodged for assureCode {code}"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, bindparam, or_, select
 
+from hub.clearance.guarantee import DeferredDebits, GuaranteeMoved
 from hub.clearance.lifecycle import (
     Desk,
     Pending,
@@ -133,8 +134,29 @@ def _chunks(conn: Connection, deadline: datetime) -> list[tuple[list[int], Step]
 def _sweep_chunk(
     conn: Connection, router: Router, root: Path | None, ids: list[int], step: Step
 ) -> int:
+    """The lists' steps, their guarantee debits taken at the end (`DeferredDebits`); if a
+    guarantee was drawn on meanwhile and no longer covers them, the steps are done again
+    with each debit made at once."""
+    try:
+        with savepoint(conn, "clearance_chunk"):
+            return _steps(conn, router, root, ids, step, DeferredDebits())
+    except GuaranteeMoved as moved:
+        log.info("guarantee %s was drawn on during the sweep; its lists are done again", moved)
+        return _steps(conn, router, root, ids, step, None)
+
+
+def _steps(
+    conn: Connection,
+    router: Router,
+    root: Path | None,
+    ids: list[int],
+    step: Step,
+    deferred: DeferredDebits | None,
+) -> int:
     # A list's log, receipt and delivery rows go in one statement per table.
-    desk = Desk(conn, router, utcnow(), actor="hub", root=root, pending=Pending())
+    desk = Desk(
+        conn, router, utcnow(), actor="hub", root=root, pending=Pending(), deferred=deferred
+    )
     done = 0
     for list_id in ids:
         try:
@@ -144,6 +166,8 @@ def _sweep_chunk(
         except Exception:  # one bad list must not hold up the others
             desk.discard()  # its savepoint is rolled back: so are its rows
             log.exception("clearance sweep failed for list %s", list_id)
+    if deferred is not None:
+        deferred.apply(conn, desk.now)
     return done
 
 

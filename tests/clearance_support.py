@@ -88,16 +88,20 @@ def log_of(ws, cop_no: str):
         ).all()
 
 
-def list_receipts(ws, cop_no: str) -> list[tuple[str, str]]:
-    """(returnStatus, returnInfo) of every CEB622 sent for the list, in order."""
+def list_receipt_rows(ws, cop_no: str) -> list:
+    """The receipts rows of the list (guid, return_status, return_info), in order."""
     row = the_list(ws, cop_no)
     with db(ws).connect() as conn:
-        rows = conn.execute(
-            select(receipts.c.return_status, receipts.c.return_info)
+        return conn.execute(
+            select(receipts.c.guid, receipts.c.return_status, receipts.c.return_info)
             .where(receipts.c.record_table == "lists", receipts.c.record_id == row.id)
             .order_by(receipts.c.id)
         ).all()
-    return [(r.return_status, r.return_info) for r in rows]
+
+
+def list_receipts(ws, cop_no: str) -> list[tuple[str, str]]:
+    """(returnStatus, returnInfo) of every CEB622 sent for the list, in order."""
+    return [(r.return_status, r.return_info) for r in list_receipt_rows(ws, cop_no)]
 
 
 def agent_622(ws, cop_no: str):

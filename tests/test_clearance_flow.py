@@ -16,12 +16,13 @@ from hub.clearance.tax import Rate, TaxTable, compute
 from hub.codes import LIST_DECLARED
 from hub.constants import CEB_NS
 from hub.generator import DEMO_PARTIES, cancel_message, make_purchases, refund_message
-from hub.store.tables import deliveries, receipts
+from hub.store.tables import deliveries
 from tests.clearance_support import (
     balance,
     configure,
     db,
     declare_purchase,
+    list_receipt_rows,
     list_receipts,
     log_of,
     purchase,
@@ -90,13 +91,7 @@ def test_the_statuses_a_list_reaches_in_one_step_are_answered_in_one_ceb622(hub_
         [(p.cop_no, "2")],
         [(p.cop_no, s) for s in ("3", "120", "399", "800", "899")],
     ]
-    row = the_list(hub_ws, p.cop_no)
-    with db(hub_ws).connect() as conn:
-        stored = conn.execute(
-            select(receipts.c.guid, receipts.c.return_status)
-            .where(receipts.c.record_table == "lists", receipts.c.record_id == row.id)
-            .order_by(receipts.c.id)
-        ).all()
+    stored = [(r.guid, r.return_status) for r in list_receipt_rows(hub_ws, p.cop_no)]
     assert [(by_file[guid][0][0], status) for guid, status in stored] == [
         (p.cop_no, s) for s in ("2", "3", "120", "399", "800", "899")
     ]

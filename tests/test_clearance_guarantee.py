@@ -1,5 +1,6 @@
 """The guarantee under concurrency: two processes declaring against one balance never overdraw it."""
 
+# ruff: noqa: F811  (fixtures are imported, then requested by name)
 from __future__ import annotations
 
 import re
@@ -7,10 +8,11 @@ import subprocess
 import sys
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from hub import config
 from hub.clearance.tables import guarantee_ledger, lists
+from hub.clearance.tables import guarantees as guarantees_table
 from hub.generator import make_purchases
 from tests.clearance_support import (
     balance,
@@ -22,6 +24,7 @@ from tests.clearance_support import (
     set_guarantee,
 )
 from tests.helpers import traced_sql
+from tests.test_store_backends import pg_ws  # noqa: F401
 
 CLI = "import sys; from hub.cli import main; sys.exit(main(sys.argv[1:]))"
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
@@ -137,3 +140,39 @@ def test_a_guarantee_drawn_on_during_a_sweep_has_its_lists_done_again_debit_by_d
     assert balance(hub_ws) == Decimal("0.01")
     for p in make_purchases(3, seed=72):
         assert [s for s, _ in list_receipts(hub_ws, p.cop_no)] == ["2", "3", "100"]
+
+
+def test_on_postgresql_another_workers_draw_during_a_sweep_sends_its_lists_round_again(
+    pg_ws, keys, monkeypatch, caplog
+):
+    """Two writers for real: just after the sweep reads the balance, another connection
+    commits a draw that leaves a cent. The sweep's UPDATE at its end finds it (its condition
+    fails), and the lists are done again: each returned for reason 5, the balance untouched."""
+    from hub.clearance import guarantee as guarantees
+
+    _sweep_of_three(pg_ws, keys, Decimal("10000"))
+    read, drawn = guarantees.balance, []
+
+    def read_then_another_worker_draws(conn, code):
+        have = read(conn, code)
+        if not drawn:
+            drawn.append(code)
+            with db(pg_ws).begin() as other:
+                other.execute(
+                    update(guarantees_table)
+                    .where(guarantees_table.c.assure_code == code)
+                    .values(balance=Decimal("0.01"))
+                )
+        return have
+
+    monkeypatch.setattr(guarantees, "balance", read_then_another_worker_draws)
+    with caplog.at_level("INFO", logger="hub.clearance.sweep"):
+        run(pg_ws)
+        run(pg_ws)
+    assert drawn and "was drawn on during the sweep" in caplog.text
+    with db(pg_ws).connect() as conn:
+        rows = conn.execute(select(lists.c.state, lists.c.return_info)).all()
+        kinds = conn.execute(select(guarantee_ledger.c.kind)).scalars().all()
+    assert [r.state for r in rows] == ["returned"] * 3
+    assert all("balance 0.01" in r.return_info for r in rows)
+    assert kinds == ["set"] and balance(pg_ws) == Decimal("0.01")

@@ -81,7 +81,8 @@ def test_two_processes_declaring_against_one_guarantee_never_overdraw_it(hub_ws,
 
 
 def _sweep_of_three(hub_ws, keys, start: Decimal) -> list:
-    """Three lists declared with their documents, reviewed by one sweep; their taxes."""
+    """Three lists declared with their documents (the sweep reviews them together) against
+    a guarantee of `start`; their purchases."""
     bought = make_purchases(3, seed=72)
     send_documents(hub_ws, keys, bought)
     send_list(hub_ws, keys, bought)

@@ -92,13 +92,13 @@ class Desk:
         p = self.pending
         if p is None:
             return
-        by_list: dict[int, tuple[Row, list[ReceiptEntry]]] = {}
+        latest: dict[int, Row] = {}  # a list's row after its last move: its addressees
+        entries: dict[int, list[ReceiptEntry]] = {}
         for row, entry in p.answers:
-            entries = by_list[row.id][1] if row.id in by_list else []
-            entries.append(entry)
-            by_list[row.id] = (row, entries)  # the latest row: its addressees
-        for row, entries in by_list.values():
-            _send(self, row, entries)
+            latest[row.id] = row
+            entries.setdefault(row.id, []).append(entry)
+        for list_id, listed in entries.items():
+            _send(self, latest[list_id], listed)
         _INSERT_LOG.execute_many(self.conn, p.logs)
         _INSERT_RECEIPT.execute_many(self.conn, p.receipts)
         if p.deliveries:

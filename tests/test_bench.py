@@ -7,6 +7,8 @@ import subprocess
 import sys
 import tomllib
 
+from hub.bench.run import CREATE_PROBE_FILES, SLOW_CREATE_US, slow_create_note
+
 WORKER = "import sys; from hub.cli import main; sys.exit(main(sys.argv[1:]))"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1/test"
 
@@ -38,6 +40,8 @@ def test_bench_json_has_every_figure_and_every_message_is_answered(tmp_path):
     assert result["database"] == "sqlite" and result["workers"] == 1
     assert result["batch_size"] == 7  # six transactions for 40 messages, as configured
     assert result["machine"]["file_create_us"] > 0  # what a file costs here, beside the figures
+    # The probe's files stay beside the workspace: deleting them would slow the hub's creates.
+    assert len(list((kept / "create-probe").iterdir())) == CREATE_PROBE_FILES
     # The mix is the declaration types the pipeline handles, in equal parts.
     ws = kept / "ws"
     dropped = {p.name.partition("--")[2] for p in (ws / "archive").glob("*/*/*")}
@@ -67,6 +71,13 @@ def test_bench_at_a_rate_drops_into_a_running_hub_and_answers_every_message(tmp_
     assert sum(1 for e in logged if e.get("stage") == "done") == 40
     # The run had its console off: it measured the hub, not a web server.
     assert tomllib.loads((ws / "config" / "hub.toml").read_text())["console"]["enabled"] is False
+
+
+def test_a_slow_file_create_is_noted_with_what_makes_it_slow():
+    assert slow_create_note(6.0) is None and slow_create_note(SLOW_CREATE_US) is None
+    note = slow_create_note(480.4)
+    assert note is not None and "480 µs" in note
+    assert "deleted in the last minutes" in note and "--keep" in note
 
 
 def test_bench_refuses_a_rate_with_workers_or_a_profile(tmp_path):

@@ -74,25 +74,47 @@ def machine() -> dict:
 
 
 CREATE_PROBE_FILES = 300
+# Above this a file create is slow for the reason `slow_create_note` gives: a few µs is usual.
+SLOW_CREATE_US = 50.0
 
 
-def file_create_cost(parent: Path) -> float:
-    """µs to create, write and close a 3 KB file in a new folder under `parent`.
+def file_create_cost(folder: Path) -> float:
+    """µs to create, write and close a 3 KB file in `folder`, a new folder on the outbox's
+    filesystem.
 
     The outbox writes several files a message, and what a create costs depends on the
     filesystem and even on the folder (on this project's machines: ~6 µs in most places and
-    ~200 µs under a crowded /tmp), so each run records it beside its figures.
+    ~200 µs under a crowded /tmp), so each run records it beside its figures. The files are
+    left where they are, to go with the bench's folder: removing them would make the hub's
+    own creates slower still (`slow_create_note`).
     """
-    folder = Path(tempfile.mkdtemp(prefix=".create-probe-", dir=parent))
+    folder.mkdir()
     body = b"x" * 3000
-    try:
-        start = time.perf_counter()
-        for i in range(CREATE_PROBE_FILES):
-            with open(folder / f"f{i}.xml", "wb") as f:
-                f.write(body)
-        return round((time.perf_counter() - start) / CREATE_PROBE_FILES * 1e6, 1)
-    finally:
-        shutil.rmtree(folder)
+    start = time.perf_counter()
+    for i in range(CREATE_PROBE_FILES):
+        with open(folder / f"f{i}.xml", "wb") as f:
+            f.write(body)
+    return round((time.perf_counter() - start) / CREATE_PROBE_FILES * 1e6, 1)
+
+
+def slow_create_note(micros: float) -> str | None:
+    """What a reader of a run should know when creating a file was slow, else None.
+
+    Measured on this project's machines (ext4 with no journal, docs/performance.md round 17):
+    when a file is made, the kernel skips each free inode of the folder's group that was freed
+    in the last one to six minutes, reading its inode block to learn when. After a large
+    deletion (another run's workspace: the bench removes its own at the end) a create cost
+    100-1,000 µs instead of ~6, and the outbox writes several files a message.
+    """
+    if micros <= SLOW_CREATE_US:
+        return None
+    return (
+        f"creating a file took {micros:.0f} µs (a few µs is usual): the figures are not "
+        "comparable with a run on a quiet filesystem. On ext4 without a journal, files "
+        "deleted in the last minutes slow every new one (another run's workspace, say): "
+        "wait some minutes after a large deletion, and keep workspaces (--keep) while "
+        "comparing runs"
+    )
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -320,7 +342,10 @@ def run_bench(options: BenchOptions, notes: list[str]) -> dict:
         ws = prepare_workspace(
             root / "ws", url, options.batch_size, options.check_processes, options.write_process
         )
-        before["file_create_us"] = file_create_cost(ws.outbox)
+        before["file_create_us"] = file_create_cost(root / "create-probe")
+        slow = slow_create_note(before["file_create_us"])
+        if slow:
+            notes.append(slow)
         t0 = time.time()
         into = STAGING if options.rate else "inbox"
         dropped = generate(ws, options.messages, types, seed=options.seed, into=into)

@@ -100,11 +100,11 @@ def file_create_cost(folder: Path) -> float:
 def slow_create_note(micros: float) -> str | None:
     """What a reader of a run should know when creating a file was slow, else None.
 
-    Measured on this project's machines (ext4 with no journal, docs/performance.md round 17):
-    when a file is made, the kernel skips each free inode of the folder's group that was freed
-    in the last one to six minutes, reading its inode block to learn when. After a large
-    deletion (another run's workspace: the bench removes its own at the end) a create cost
-    100-1,000 µs instead of ~6, and the outbox writes several files a message.
+    This project's machines have ext4 with no journal (docs/performance.md, "The disk,
+    explained"): when a file is made, the kernel skips each free inode of the folder's group
+    that was freed in the last one to six minutes, reading its inode block to learn when.
+    After a large deletion (another run's workspace: the bench removes its own at the end) a
+    create costs 100-1,000 µs instead of a few, and the outbox writes several files a message.
     """
     if micros <= SLOW_CREATE_US:
         return None

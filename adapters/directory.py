@@ -42,12 +42,13 @@ def safe_name(name: str) -> str:
     return cleaned[-MAX_SAFE_NAME:]
 
 
-def _dropped_at(entry: os.DirEntry) -> int:
-    """When a file landed in the inbox (its mtime; 0 if it went meanwhile)."""
+def _stat(entry: os.DirEntry) -> os.stat_result | None:
+    """The file's status (None if it went meanwhile): its mtime orders a partner's files, its
+    ctime (set by the rename or write that put it there) says when it landed in the inbox."""
     try:
-        return entry.stat(follow_symlinks=False).st_mtime_ns
+        return entry.stat(follow_symlinks=False)
     except FileNotFoundError:
-        return 0
+        return None
 
 
 def is_temporary(name: str) -> bool:
@@ -117,6 +118,7 @@ class DirectoryInbox:
         self.ready = dict(partners)
         self._queue: deque[tuple[str, str]] = deque()
         self._reserved: set[tuple[str, str]] = set()  # reserved, not yet taken (a checker has them)
+        self._deferred: set[tuple[str, str]] = set()  # landed during the last scan (`_scan`)
         self._sizes: dict[tuple[str, str], tuple[int, float]] = {}
         self._folders: dict[tuple[str, str], str] = {}  # (partner, day) -> its archive folder
         self._partner_paths: dict[str, tuple[str, str]] = {}
@@ -166,14 +168,24 @@ class DirectoryInbox:
                     found.append(Claim(partner_id, path, original, size, utcnow()))
         return found
 
-    def _scan(self) -> None:
+    def _scan(self, started: int | None = None) -> None:
         """Queue every ready file: each partner's oldest first, the partners taking turns.
 
         A partner with a backlog of thousands of files then does not hold up another's
         one file, and a partner's files are recorded in the order it dropped them (a
         cancellation after the list it cancels).
+
+        The partners' folders are read one after another, and files keep landing meanwhile:
+        a file that landed after the scan `started` (its ctime, nanoseconds) waits for the
+        next one, once, so that every partner's queue ends at the same moment. Else the
+        folders read last ran ahead of the first by what landed while those were read: with
+        files dropped at 25,000 a second, an agent's lists were queued a few hundred files
+        before the orders, payments and waybills dropped before them, and each waited for
+        its documents and was reviewed twice (docs/performance.md, round 17).
         """
+        started = time.time_ns() if started is None else started
         per_partner = []
+        deferred: set[tuple[str, str]] = set()
         for partner_id, mode in self.ready.items():
             folder = self.ws.inbox_of(partner_id)
             try:
@@ -186,16 +198,25 @@ class DirectoryInbox:
             for entry in entries:
                 if is_temporary(entry.name) or not entry.is_file(follow_symlinks=False):
                     continue
-                if (partner_id, entry.name) in self._reserved:  # being taken by a checker
+                key = (partner_id, entry.name)
+                if key in self._reserved:  # being taken by a checker
                     continue
                 if mode == "done-file" and entry.name + DONE_SUFFIX not in names:
                     continue
                 if mode == "stable-size" and not self._stable(partner_id, entry):
                     continue
-                ready.append((_dropped_at(entry), entry.name))
+                st = _stat(entry)
+                if st is None:
+                    continue
+                # Once only: a clock set back must not hold a file until it catches up.
+                if st.st_ctime_ns > started and key not in self._deferred:
+                    deferred.add(key)
+                    continue
+                ready.append((st.st_mtime_ns, entry.name))
             if ready:
                 ready.sort()
                 per_partner.append([(partner_id, name) for _, name in ready])
+        self._deferred = deferred
         for turn in itertools.zip_longest(*per_partner):
             self._queue.extend(f for f in turn if f is not None)
 
@@ -222,6 +243,8 @@ class DirectoryInbox:
         `take` here, or `take_file` in the checker process, renames them."""
         if not self._queue:
             self._scan()
+            if not self._queue and self._deferred:  # all landed during it: they wait no more
+                self._scan()
         reserved = []
         owner = _owner()
         while self._queue and len(reserved) < limit:
@@ -270,7 +293,7 @@ class DirectoryInbox:
         """Whether a scan would find ready files (cheap enough for `run --once`)."""
         if not self._queue:
             self._scan()
-        return bool(self._queue)
+        return bool(self._queue or self._deferred)
 
     def archive(self, claim: Claim) -> str:
         # No fsync: if the rename is lost in a crash, the claim is found again and the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 from sqlalchemy import select
 
@@ -86,3 +87,36 @@ def test_claims_taken_in_the_same_nanosecond_get_names_of_their_own(ws, monkeypa
         (os.getpid(), directory._host_tag(os.uname()[1]))
     }
     assert sorted(p.name for p in ws.inbox_of("platform").iterdir()) == []
+
+
+def test_a_file_that_lands_while_the_folders_are_read_waits_for_the_next_scan(ws):
+    """Every partner's queue ends at the moment the scan began: a list dropped after its
+    order, into a folder read after the order's, is not queued ahead of that order."""
+    inbox = DirectoryInbox(ws, [("platform", "immediate"), ("agent", "immediate")])
+    _drop(ws.inbox_of("platform"), "order-1.xml", 1_000)
+    _drop(ws.inbox_of("agent"), "list-1.xml", 1_001)
+    began = time.time_ns()
+    time.sleep(0.02)  # the file system's clock is coarser than time_ns
+    _drop(ws.inbox_of("platform"), "order-2.xml", 1_002)  # landed while the scan went on
+    _drop(ws.inbox_of("agent"), "list-2.xml", 1_003)
+
+    inbox._scan(started=began)
+
+    queued = [name for _, name in inbox._queue]
+    assert queued == ["order-1.xml", "list-1.xml"]
+    assert inbox.pending()  # the two that landed late are not forgotten meanwhile
+    first = [c.original_name for c in inbox.claim(10)]
+    then = [c.original_name for c in inbox.claim(10)]  # the next round scans again
+    assert (first, then) == (["order-1.xml", "list-1.xml"], ["order-2.xml", "list-2.xml"])
+
+
+def test_a_file_is_held_back_once_only_whatever_the_clock_says(ws):
+    inbox = DirectoryInbox(ws, [("platform", "immediate")])
+    _drop(ws.inbox_of("platform"), "order.xml", 1_000)
+    set_back = time.time_ns() - 3_600 * 10**9  # the clock was set back an hour
+
+    inbox._scan(started=set_back)
+    assert not inbox._queue  # it seems to have landed after the scan began: it waits
+    claimed = [c.original_name for c in inbox.claim(10)]  # the next scan takes it, all the same
+
+    assert claimed == ["order.xml"]

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Row, bindparam, delete, insert, select
 from hub.clearance import guarantee, quota, risk
 from hub.clearance import tax as taxes
 from hub.clearance.identity import REGISTRY, id_number_problem
-from hub.clearance.lifecycle import Desk, debit, get, invt_no_for, move, store, update_list
+from hub.clearance.lifecycle import Desk, debit, invt_no_for, move, store, update_list
 from hub.clearance.states import Decision, ListState
 from hub.clearance.tables import tax_bills
 from hub.clock import as_utc, stamp8
@@ -363,7 +363,7 @@ def _wait(desk: Desk, row: Row, missing: str) -> Row:
         return _return(desk, written, Failure(Reason.THREE_ORDERS, detail), written)
     if after is None and row.waiting_for != missing:
         after = update_list(desk.conn, row.id, {"waiting_for": missing})
-    return after if after is not None else get(desk.conn, row.id)
+    return after if after is not None else row  # as written: nothing to read back
 
 
 def _record_tax_bill(desk: Desk, row: Row, invt_no: str, bill: taxes.ListTax) -> None:

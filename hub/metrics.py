@@ -104,6 +104,12 @@ def list_moved(to_state: str, reason_code: str | None) -> None:
     _child(LIST_MOVES, str(to_state), reason_code or "").inc()
 
 
+def lists_moved(moves: Iterable[tuple[str, str | None]]) -> None:
+    """`list_moved` for each (state, reason code)."""
+    for to_state, reason_code in moves:
+        list_moved(to_state, reason_code)
+
+
 # ---------------------------------------------------------------- computed at scrape
 
 

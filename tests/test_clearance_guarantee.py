@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select, update
 
-from hub import config
+from hub import config, metrics
 from hub.clearance.tables import guarantee_ledger, lists
 from hub.clearance.tables import guarantees as guarantees_table
 from hub.generator import make_purchases
@@ -127,10 +127,14 @@ def test_a_guarantee_drawn_on_during_a_sweep_has_its_lists_done_again_debit_by_d
         return Decimal("10000") if len(seen) == 1 else read(conn, code)
 
     monkeypatch.setattr(guarantees, "balance", read_before_the_other_worker)
+    before = {state: _moves_counted(state) for state in ("sent", "accepted", "returned")}
     with caplog.at_level("INFO", logger="hub.clearance.sweep"):
         run(hub_ws)
         run(hub_ws)
     assert seen  # the sweep read the balance it deferred against
+    # /metrics counts the moves that were written: the first attempt's acceptances were not.
+    counted = {state: _moves_counted(state) - n for state, n in before.items()}
+    assert counted == {"sent": 3, "accepted": 0, "returned": 3}
     assert "was drawn on during the sweep" in caplog.text
     with db(hub_ws).connect() as conn:
         rows = conn.execute(select(lists.c.state, lists.c.return_info)).all()
@@ -141,6 +145,16 @@ def test_a_guarantee_drawn_on_during_a_sweep_has_its_lists_done_again_debit_by_d
     assert balance(hub_ws) == Decimal("0.01")
     for p in make_purchases(3, seed=72):
         assert [s for s, _ in list_receipts(hub_ws, p.cop_no)] == ["2", "3", "100"]
+
+
+def _moves_counted(state: str) -> float:
+    """`cebhub_list_transitions_total` for the state, whatever the reason code."""
+    return sum(
+        sample.value
+        for metric in metrics.REGISTRY.collect()
+        for sample in metric.samples
+        if sample.name == "cebhub_list_transitions_total" and sample.labels["to_state"] == state
+    )
 
 
 def test_on_postgresql_another_workers_draw_during_a_sweep_sends_its_lists_round_again(

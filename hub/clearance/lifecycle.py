@@ -45,6 +45,7 @@ class Pending:
     # CEB622 entries of the moves, sent at the flush: a list's in one message (`Desk.flush`).
     answers: list[tuple[Row, ReceiptEntry]] = field(default_factory=list)
     debits: list[tuple[str, Decimal]] = field(default_factory=list)  # deferred (`Desk.deferred`)
+    moves: list[tuple[str, str | None]] = field(default_factory=list)  # (state, reason) to count
 
 
 @dataclass
@@ -81,6 +82,9 @@ class Desk:
     new_message: NewMessage | None = None  # with `pending` only
     # With `pending`: guarantee debits taken at the end of the transaction (the sweep's).
     deferred: guarantee.DeferredDebits | None = None
+    # With `pending`: where `flush` puts the moves written, for the holder to count once its
+    # transaction has committed (`metrics.lists_moved`); without, `flush` counts them.
+    moved: list[tuple[str, str | None]] | None = None
 
     def flush(self) -> None:
         """Write the kept rows: the log, the receipts, then the delivery rows.
@@ -107,6 +111,10 @@ class Desk:
             self.new_message.routed.update(p.routed)
         if self.deferred is not None:
             self.deferred.take(p.debits)
+        if self.moved is not None:
+            self.moved.extend(p.moves)
+        else:
+            metrics.lists_moved(p.moves)
         self.discard()
 
     def discard(self) -> None:
@@ -118,6 +126,7 @@ class Desk:
             self.pending.routed.clear()
             self.pending.answers.clear()
             self.pending.debits.clear()
+            self.pending.moves.clear()
 
     @property
     def settings(self) -> Settings:
@@ -252,7 +261,10 @@ def move(
     }
     row = _updated(desk.conn, row, params) if write else row._replace(**params)
     log(desk, row.id, before, to, status, info, reason_code)
-    metrics.list_moved(to, reason_code)
+    if desk.pending is not None:  # counted once written (`Desk.flush`), not if rolled back
+        desk.pending.moves.append((to, reason_code))
+    else:
+        metrics.list_moved(to, reason_code)
     if status:
         send_receipt(desk, row, status, info or to.value)
     return row

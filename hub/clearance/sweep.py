@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, bindparam, or_, select
 
+from hub import metrics
 from hub.clearance.guarantee import DeferredDebits, GuaranteeMoved
 from hub.clearance.lifecycle import (
     Desk,
@@ -103,6 +104,7 @@ def sweep(
     """
     now = utcnow()
     deadline = now - timedelta(seconds=router.settings.clearance.wait_seconds)
+    moved: list[tuple[str, str | None]] = []  # a transaction's moves, counted once it commits
     if first is None:
         with reading(engine) as conn:
             chunks = _chunks(conn, deadline)
@@ -111,12 +113,19 @@ def sweep(
         with engine.begin() as conn:
             committed = first(conn)
             chunks = _chunks(conn, deadline)
-            done = _sweep_chunk(conn, router, root, *chunks.pop(0)) if chunks else 0
+            done = _sweep_chunk(conn, router, root, *chunks.pop(0), moved) if chunks else 0
         committed()
+        _count(moved)
     for ids, step in chunks:
         with engine.begin() as conn:
-            done += _sweep_chunk(conn, router, root, ids, step)
+            done += _sweep_chunk(conn, router, root, ids, step, moved)
+        _count(moved)
     return done
+
+
+def _count(moved: list[tuple[str, str | None]]) -> None:
+    metrics.lists_moved(moved)
+    moved.clear()
 
 
 def _chunks(conn: Connection, deadline: datetime) -> list[tuple[list[int], Step]]:
@@ -132,17 +141,24 @@ def _chunks(conn: Connection, deadline: datetime) -> list[tuple[list[int], Step]
 
 
 def _sweep_chunk(
-    conn: Connection, router: Router, root: Path | None, ids: list[int], step: Step
+    conn: Connection,
+    router: Router,
+    root: Path | None,
+    ids: list[int],
+    step: Step,
+    moved: list[tuple[str, str | None]],
 ) -> int:
     """The lists' steps, their guarantee debits taken at the end (`DeferredDebits`); if a
     guarantee was drawn on meanwhile and no longer covers them, the steps are done again
-    with each debit made at once."""
+    with each debit made at once (and the first attempt's moves are not counted)."""
+    mark = len(moved)
     try:
         with savepoint(conn, "clearance_chunk"):
-            return _steps(conn, router, root, ids, step, DeferredDebits())
-    except GuaranteeMoved as moved:
-        log.info("guarantee %s was drawn on during the sweep; its lists are done again", moved)
-        return _steps(conn, router, root, ids, step, None)
+            return _steps(conn, router, root, ids, step, DeferredDebits(), moved)
+    except GuaranteeMoved as drawn:
+        del moved[mark:]
+        log.info("guarantee %s was drawn on during the sweep; its lists are done again", drawn)
+        return _steps(conn, router, root, ids, step, None, moved)
 
 
 def _steps(
@@ -152,11 +168,13 @@ def _steps(
     ids: list[int],
     step: Step,
     deferred: DeferredDebits | None,
+    moved: list[tuple[str, str | None]],
 ) -> int:
     # A list's log, receipt and delivery rows go in one statement per table.
     desk = Desk(
-        conn, router, utcnow(), actor="hub", root=root, pending=Pending(), deferred=deferred
-    )
+        conn, router, utcnow(), actor="hub", root=root, pending=Pending(), deferred=deferred,
+        moved=moved,
+    )  # fmt: skip
     done = 0
     for list_id in ids:
         try:

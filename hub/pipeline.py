@@ -20,7 +20,13 @@ from hub.faults import crash_point
 from hub.handlers import HANDLERS, ApplyContext, RecordOutcome
 from hub.logsetup import clear_context, set_context
 from hub.messages import records as rec
-from hub.messages.receipts import Receipt, ReceiptEntry, build_format_receipt, build_receipt
+from hub.messages.receipts import (
+    Receipt,
+    ReceiptEntry,
+    build_format_receipt,
+    build_receipt,
+    receipt_row,
+)
 from hub.metrics import count_messages, stage
 from hub.routing import Router
 from hub.store.prepared import ByDialect, Prepared, in_values, savepoint, values_param
@@ -292,18 +298,16 @@ class Processor:
         rows = writes.receipts
         for entry, ref in zip(receipt.entries, refs, strict=True):
             rows.append(
-                dict(
-                    guid=receipt.guid,
-                    msg_type=receipt.msg_type,
+                receipt_row(
+                    receipt,
+                    entry,
                     partner_id=item.partner.id,
                     message_id=message_id,
                     record_table=table if ref is not None and ref.record_id else None,
                     record_id=ref.record_id if ref is not None else None,
-                    record_key="|".join(v for v in entry.keys.values() if v)[:128] or None,
+                    record_key="|".join(v for v in entry.keys.values() if v),
                     record_guid=entry.guid[:36] or None,
-                    return_status=entry.return_status,
-                    return_info=entry.return_info[:4000],
-                    returned_at=now,
+                    when=now,
                 )
             )
         self.router.send_receipt(conn, item, message_id, receipt, now, writes.deliveries)

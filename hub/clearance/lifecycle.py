@@ -18,7 +18,7 @@ from hub.clock import stamp8
 from hub.codes import LIST_DECLARED
 from hub.config import Role, Settings
 from hub.errors import RecordRejected
-from hub.messages.receipts import ReceiptEntry, build_receipt
+from hub.messages.receipts import ReceiptEntry, build_receipt, receipt_row
 from hub.messages.types import LIST
 from hub.routing import Queued, Router
 from hub.store.prepared import Prepared
@@ -337,18 +337,16 @@ def _send(desk: Desk, row: Row, entries: list[ReceiptEntry]) -> None:
     """One CEB622 of `entries` (all of list `row`): a receipts row an entry, a file an addressee."""
     receipt = build_receipt(LIST, entries, when=desk.now)
     stored = [
-        dict(
-            guid=receipt.guid,
-            msg_type=receipt.msg_type,
+        receipt_row(
+            receipt,
+            entry,
             partner_id=row.partner_id,
             message_id=row.message_id,
             record_table="lists",
             record_id=row.id,
-            record_key=f"{row.agent_code}|{row.cop_no}"[:128],
+            record_key=f"{row.agent_code}|{row.cop_no}",
             record_guid=row.guid,
-            return_status=entry.return_status,
-            return_info=entry.return_info[:4000],
-            returned_at=desk.now,
+            when=desk.now,
         )
         for entry in entries
     ]

@@ -88,6 +88,39 @@ class Receipt:
     entries: list[ReceiptEntry]
 
 
+RECORD_KEY_MAX = 128  # receipts.record_key
+STORED_INFO_MAX = 4000  # receipts.return_info
+
+
+def receipt_row(
+    receipt: Receipt,
+    entry: ReceiptEntry,
+    *,
+    partner_id: str,
+    message_id: int | None,
+    record_table: str | None,
+    record_id: int | None,
+    record_key: str,
+    record_guid: str | None,
+    when: datetime,
+) -> dict:
+    """The `receipts` row of one entry of `receipt`: sent to `partner_id` about the record
+    (`record_table`, `record_id`, its business key) of message `message_id`."""
+    return dict(
+        guid=receipt.guid,
+        msg_type=receipt.msg_type,
+        partner_id=partner_id,
+        message_id=message_id,
+        record_table=record_table,
+        record_id=record_id,
+        record_key=record_key[:RECORD_KEY_MAX] or None,
+        record_guid=record_guid,
+        return_status=entry.return_status,
+        return_info=entry.return_info[:STORED_INFO_MAX],
+        returned_at=when,
+    )
+
+
 def _document(root_name: str, guid: str) -> etree._Element:
     return etree.Element(f"{{{CEB_NS}}}{root_name}", nsmap={None: CEB_NS}, guid=guid, version="1.0")
 
